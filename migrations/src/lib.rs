@@ -1,0 +1,20 @@
+//! Kinship's schema, as forward-only migrations: the only source of the database's shape.
+//!
+//! The same steps run on SQLite and PostgreSQL, so they use sea-query's builder and portable
+//! types only (UUID, text, JSON, timestamps with time zone, booleans, 64-bit integers). A step
+//! that has been released is never edited; a fix is a new step.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_graph;
+
+pub use m20261122_000001_graph::GENESIS_HASH;
+
+/// Runs Kinship's migrations.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_graph::Migration)]
+    }
+}

@@ -1,0 +1,5 @@
+#![doc = include_str!("../README.md")]
+
+pub mod model;
+pub mod population;
+pub mod store;

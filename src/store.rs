@@ -1,0 +1,169 @@
+//! The store: sea-orm over SQLite (a file, WAL mode; the embedded default) or PostgreSQL (the
+//! production store). Entities are private; repositories take `&impl ConnectionTrait` and return
+//! `model` types, so a transaction opens where a unit of work starts (in the caller) and the same
+//! repository code runs inside or outside one.
+//!
+//! Limits: imports `model` only. Knows nothing of protocols, GraphQL or HTTP; it returns what it
+//! is asked for and never decides who may see it — that is the gate's job.
+
+mod entity;
+pub mod error;
+pub mod graph;
+pub mod load;
+pub mod log;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use kinship_migrations::MigratorTrait;
+
+pub use error::StoreError;
+
+/// Which database is behind the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `DATABASE_URL` names.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// How to open the store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub url: String,
+    /// The pool size; SQLite ignores sizes above what WAL serves well.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// Options for a URL with defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A SQLite URL for a file path, created when missing.
+    pub fn sqlite_path(path: &std::path::Path) -> Self {
+        Self::new(format!("sqlite://{}?mode=rwc", path.display()))
+    }
+}
+
+/// Counters a metrics page or a test can read. Statement counts prove that loaders batch.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    statements: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl StoreStats {
+    /// SQL statements executed since start.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// SQL statements that failed since start.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// A handle on the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Opens the database. SQLite runs in WAL mode with foreign keys on and a busy timeout, so
+    /// readers never block the writer and a short write waits instead of failing.
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        let backend = Backend::of_url(&options.url).ok_or(StoreError::UnsupportedUrl)?;
+        let mut opts = ConnectOptions::new(options.url.clone());
+        opts.max_connections(match backend {
+            Backend::Sqlite => options.max_connections.min(8),
+            Backend::Postgres => options.max_connections,
+        })
+        .min_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+        let mut db = Database::connect(opts).await.map_err(StoreError::Connect)?;
+        let stats = Arc::new(StoreStats::default());
+        let counter = Arc::clone(&stats);
+        db.set_metric_callback(move |info| {
+            counter.statements.fetch_add(1, Ordering::Relaxed);
+            if info.failed {
+                counter.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(Self { db, backend, stats })
+    }
+
+    /// Runs every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        kinship_migrations::Migrator::up(&self.db, None)
+            .await
+            .map_err(StoreError::Migrate)
+    }
+
+    /// Whether every migration this binary knows has been applied.
+    pub async fn is_migrated(&self) -> Result<bool, StoreError> {
+        let pending = kinship_migrations::Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(StoreError::Migrate)?;
+        Ok(pending.is_empty())
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(StoreError::Db)
+    }
+
+    /// The connection, for repositories and for opening transactions.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Statement counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(StoreError::Db)
+    }
+}

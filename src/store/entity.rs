@@ -1,0 +1,302 @@
+//! The database tables as sea-orm entities. Private to `store`: nothing outside it sees a row
+//! type, so the schema can change without touching the gate or the API.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod organisations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "organisations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub kind: String,
+        pub name: String,
+    }
+    no_relations!();
+}
+
+pub mod persons {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "persons")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub date_of_birth: Option<Date>,
+        pub sex: String,
+        pub is_child: bool,
+        pub shielded: bool,
+        pub created_at: ChronoDateTimeUtc,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod source_records {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "source_records")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub connector: String,
+        pub organisation_id: String,
+        pub source_key: String,
+        pub fetched_at: ChronoDateTimeUtc,
+        pub content_hash: String,
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        pub person_id: Option<Uuid>,
+        pub link_method: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod person_names {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "person_names")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub given: String,
+        pub family: String,
+        pub given_norm: String,
+        pub family_norm: String,
+        pub usage: String,
+        pub organisation_id: String,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod person_identifiers {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "person_identifiers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub system: String,
+        pub value: String,
+        pub verified: bool,
+        pub organisation_id: String,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod addresses {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "addresses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub line1: String,
+        pub line2: Option<String>,
+        pub town: String,
+        pub postcode: String,
+        pub postcode_norm: String,
+        pub uprn: Option<String>,
+        pub usage: String,
+        pub valid_from: Option<Date>,
+        pub valid_to: Option<Date>,
+        pub organisation_id: String,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod families {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "families")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub created_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod family_members {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "family_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub family_id: Uuid,
+        pub person_id: Uuid,
+        pub role: String,
+        pub organisation_id: String,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod relationships {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "relationships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub related_person_id: Uuid,
+        pub kind: String,
+        pub parental_responsibility: Option<bool>,
+        pub organisation_id: String,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod facts {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "facts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub agency: String,
+        pub organisation_id: String,
+        pub category: String,
+        pub kind: String,
+        pub occurred_at: ChronoDateTimeUtc,
+        pub recorded_at: ChronoDateTimeUtc,
+        #[sea_orm(column_type = "Text")]
+        pub summary: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub payload: Json,
+        pub source_record_id: Option<Uuid>,
+    }
+    no_relations!();
+}
+
+pub mod involvements {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "involvements")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub principal_subject: Option<String>,
+        pub organisation_id: String,
+        pub person_id: Option<Uuid>,
+        pub family_id: Option<Uuid>,
+        pub started_at: ChronoDateTimeUtc,
+        pub ended_at: Option<ChronoDateTimeUtc>,
+        pub service: Option<String>,
+        pub source: String,
+    }
+    no_relations!();
+}
+
+pub mod consents {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub state: String,
+        pub given_by: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub purposes: Json,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub categories: Json,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub organisations: Json,
+        pub recorded_by: String,
+        pub recorded_at: ChronoDateTimeUtc,
+        pub expires_at: Option<ChronoDateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod access_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "access_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub id: Uuid,
+        pub at: ChronoDateTimeUtc,
+        pub request_id: String,
+        pub client_addr: Option<String>,
+        pub principal_subject: String,
+        pub principal_organisation: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub principal_roles: Json,
+        pub purpose: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub justification: Option<String>,
+        pub break_glass: bool,
+        pub operation_name: Option<String>,
+        pub query_hash: String,
+        pub outcome: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub reads: Json,
+        pub prev_hash: String,
+        pub entry_hash: String,
+    }
+    no_relations!();
+}
+
+pub mod access_log_subjects {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "access_log_subjects")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+    }
+    no_relations!();
+}
+
+pub mod audit_head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub seq: i64,
+        pub entry_hash: String,
+    }
+    no_relations!();
+}

@@ -1,0 +1,24 @@
+//! Store errors. Messages name tables and operations, never row content.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite:` nor `postgres://`.
+    #[error("database url must start with `sqlite:` or `postgres://`")]
+    UnsupportedUrl,
+    /// The database could not be reached.
+    #[error("cannot connect to the database")]
+    Connect(#[source] sea_orm::DbErr),
+    /// A migration failed.
+    #[error("migration failed")]
+    Migrate(#[source] sea_orm::DbErr),
+    /// A query or statement failed.
+    #[error("database error")]
+    Db(#[from] sea_orm::DbErr),
+    /// A row held a value the model does not accept (a schema or data defect).
+    #[error("`{table}` row has an invalid `{column}`")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+    },
+}
