@@ -587,3 +587,64 @@ pub fn family_ids(memberships: &[FamilyMember]) -> Vec<FamilyId> {
         .into_iter()
         .collect()
 }
+
+/// Consent records about persons, any state, oldest first.
+pub async fn consents(
+    conn: &impl ConnectionTrait,
+    ids: &[PersonId],
+) -> Result<Vec<crate::model::Consent>, StoreError> {
+    use super::entity::consents;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = consents::Entity::find()
+        .filter(consents::Column::PersonId.is_in(uuids(ids)))
+        .order_by_asc(consents::Column::RecordedAt)
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let corrupt = |column| StoreError::Corrupt {
+                table: "consents",
+                column,
+            };
+            Ok(crate::model::Consent {
+                id: r.id,
+                person_id: PersonId(r.person_id),
+                state: crate::model::ConsentState::parse(&r.state).ok_or(corrupt("state"))?,
+                given_by: r.given_by,
+                purposes: serde_json::from_value(r.purposes).map_err(|_| corrupt("purposes"))?,
+                categories: serde_json::from_value(r.categories)
+                    .map_err(|_| corrupt("categories"))?,
+                organisations: serde_json::from_value(r.organisations)
+                    .map_err(|_| corrupt("organisations"))?,
+                recorded_by: r.recorded_by,
+                recorded_at: r.recorded_at,
+                expires_at: r.expires_at,
+            })
+        })
+        .collect()
+}
+
+/// Organisations by id (not personal data).
+pub async fn organisations(
+    conn: &impl ConnectionTrait,
+    ids: &[OrganisationId],
+) -> Result<Vec<crate::model::Organisation>, StoreError> {
+    use super::entity::organisations;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = organisations::Entity::find()
+        .filter(organisations::Column::Id.is_in(ids.iter().map(|o| o.as_str())))
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(crate::model::Organisation {
+                id: org("organisations", &r.id)?,
+                name: r.name,
+            })
+        })
+        .collect()
+}

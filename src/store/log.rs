@@ -14,6 +14,8 @@ use super::StoreError;
 use super::entity::{access_log, access_log_subjects, audit_head};
 use crate::model::PersonId;
 
+pub use kinship_migrations::GENESIS_HASH;
+
 /// One access-log row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRow {

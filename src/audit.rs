@@ -1,0 +1,308 @@
+//! The access log: one entry per request that touched personal data, written before the
+//! response leaves, append-only and hash-chained.
+//!
+//! Each entry's hash is SHA-256 over a canonical encoding of the entry (its position, its
+//! fields and the previous entry's hash), so changing, removing, inserting or reordering an
+//! entry breaks the chain at that point and [`AccessLog::verify`] names it.
+//!
+//! Limits: imports `store` and `model` only. It never decides anything; the gate hands it
+//! finished entries.
+
+use std::time::Instant;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sea_orm::TransactionTrait;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::model::{DataCategory, OrganisationId, PersonId, Principal, Purpose};
+use crate::store::log::{self as rows, Head, LogRow};
+use crate::store::{Store, StoreError};
+
+/// One category of one subject's data in one request, and what was decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Read {
+    pub subject: PersonId,
+    pub category: DataCategory,
+    /// The organisation that holds the data.
+    pub owner: OrganisationId,
+    /// The decision's reason code (`permitted`, `break_glass`, `consent_required`, ...).
+    pub decision: String,
+    pub protocol: Option<String>,
+    pub protocol_version: Option<String>,
+    pub clause: Option<String>,
+    /// Items released (rows, facts).
+    pub released: u64,
+    /// Items withheld.
+    pub withheld: u64,
+    /// The protocol was past its review date.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub review_overdue: bool,
+    /// The owner must be told.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub notify_owner: bool,
+}
+
+/// An entry before it is chained.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub principal: Principal,
+    pub purpose: Option<Purpose>,
+    pub justification: Option<String>,
+    pub operation_name: Option<String>,
+    /// SHA-256 of the query text, hex.
+    pub query_hash: String,
+    /// `ok`, or the error code that failed the request.
+    pub outcome: String,
+    /// The protocol versions in force (the rule set's fingerprint).
+    pub rules: String,
+    pub reads: Vec<Read>,
+}
+
+impl Entry {
+    /// Whether any read was a break-glass release.
+    pub fn break_glass(&self) -> bool {
+        self.reads.iter().any(|r| r.decision == "break_glass")
+    }
+
+    /// Every subject read or refused, sorted and de-duplicated.
+    pub fn subjects(&self) -> Vec<PersonId> {
+        let mut s: Vec<PersonId> = self.reads.iter().map(|r| r.subject).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+}
+
+/// Why the log could not be written or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("access log unavailable")]
+    Store(#[from] StoreError),
+    #[error("access log unavailable")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// SHA-256 of a query text, hex: how entries name what ran without storing its variables.
+pub fn query_hash(query: &str) -> String {
+    hex::encode(Sha256::digest(query.as_bytes()))
+}
+
+/// The canonical encoding hashed into the chain: every stored field but the entry's own hash,
+/// in a fixed order, as compact JSON with sorted object keys.
+fn canonical(row: &LogRow) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        seq: i64,
+        id: &'a Uuid,
+        at: String,
+        request_id: &'a str,
+        client_addr: Option<&'a str>,
+        principal_subject: &'a str,
+        principal_organisation: &'a str,
+        principal_roles: &'a [String],
+        purpose: Option<&'a str>,
+        justification: Option<&'a str>,
+        break_glass: bool,
+        operation_name: Option<&'a str>,
+        query_hash: &'a str,
+        outcome: &'a str,
+        reads: &'a serde_json::Value,
+        subjects: &'a [PersonId],
+        prev_hash: &'a str,
+    }
+    let c = Canonical {
+        seq: row.seq,
+        id: &row.id,
+        at: row.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        request_id: &row.request_id,
+        client_addr: row.client_addr.as_deref(),
+        principal_subject: &row.principal_subject,
+        principal_organisation: &row.principal_organisation,
+        principal_roles: &row.principal_roles,
+        purpose: row.purpose.as_deref(),
+        justification: row.justification.as_deref(),
+        break_glass: row.break_glass,
+        operation_name: row.operation_name.as_deref(),
+        query_hash: &row.query_hash,
+        outcome: &row.outcome,
+        reads: &row.reads,
+        subjects: &row.subjects,
+        prev_hash: &row.prev_hash,
+    };
+    // serde_json's maps are sorted (no preserve_order), so the bytes do not depend on how a
+    // database returned the JSON column.
+    serde_json::to_vec(&c).unwrap_or_default()
+}
+
+/// The hash of a row, hex.
+pub fn entry_hash(row: &LogRow) -> String {
+    hex::encode(Sha256::digest(canonical(row)))
+}
+
+/// The writer and checker of the access log.
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    store: Store,
+}
+
+impl AccessLog {
+    /// The log over a store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Appends an entry and returns its position. The chain head is locked inside the
+    /// transaction, so concurrent appends (from this process or another) queue into one chain.
+    pub async fn append(&self, entry: &Entry) -> Result<i64, AuditError> {
+        // PostgreSQL keeps microseconds; truncating first makes the hashed value the stored one.
+        let at = entry
+            .at
+            .duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or(entry.at);
+        let reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
+        let txn = self.store.conn().begin().await?;
+        let head = rows::lock_head(&txn).await?;
+        let mut row = LogRow {
+            seq: head.seq + 1,
+            id: Uuid::new_v4(),
+            at,
+            request_id: entry.request_id.clone(),
+            client_addr: entry.client_addr.clone(),
+            principal_subject: entry.principal.subject.clone(),
+            principal_organisation: entry.principal.organisation.to_string(),
+            principal_roles: entry.principal.roles.iter().map(|r| r.to_string()).collect(),
+            purpose: entry.purpose.map(|p| p.to_string()),
+            justification: entry.justification.clone(),
+            break_glass: entry.break_glass(),
+            operation_name: entry.operation_name.clone(),
+            query_hash: entry.query_hash.clone(),
+            outcome: entry.outcome.clone(),
+            reads,
+            subjects: entry.subjects(),
+            prev_hash: head.entry_hash,
+            entry_hash: String::new(),
+        };
+        row.entry_hash = entry_hash(&row);
+        rows::insert(&txn, std::slice::from_ref(&row)).await?;
+        rows::set_head(
+            &txn,
+            &Head {
+                seq: row.seq,
+                entry_hash: row.entry_hash.clone(),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(row.seq)
+    }
+
+    /// Recomputes the chain from entry `from` (1 = the start) and compares it with the head.
+    pub async fn verify(&self, from: i64) -> Result<Verification, AuditError> {
+        const PAGE: u64 = 10_000;
+        let started = Instant::now();
+        let conn = self.store.conn();
+        let from = from.max(1);
+        let mut checked = 0u64;
+        // Before the first entry checked, the chain must continue from the one before it.
+        let mut expected_prev: Option<String> = if from == 1 {
+            Some(rows::GENESIS_HASH.to_owned())
+        } else {
+            rows::entries(conn, from - 1, 1)
+                .await?
+                .into_iter()
+                .find(|r| r.seq == from - 1)
+                .map(|r| r.entry_hash)
+        };
+        let mut expected_seq = from;
+        let mut next = from;
+        loop {
+            let page = rows::entries(conn, next, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for row in &page {
+                let broken = |kind| Verification::broken(row.seq, kind, checked, started);
+                if row.seq != expected_seq {
+                    return Ok(broken(if row.seq > expected_seq {
+                        Break::Missing {
+                            expected: expected_seq,
+                        }
+                    } else {
+                        Break::Reordered
+                    }));
+                }
+                if expected_prev.as_deref().is_some_and(|p| p != row.prev_hash) {
+                    return Ok(broken(Break::PrevHashMismatch));
+                }
+                if entry_hash(row) != row.entry_hash {
+                    return Ok(broken(Break::Changed));
+                }
+                expected_prev = Some(row.entry_hash.clone());
+                expected_seq += 1;
+                checked += 1;
+            }
+        }
+        let head = rows::head(conn).await?;
+        let last_seq = expected_seq - 1;
+        if head.seq != last_seq || (head.seq >= from && expected_prev.as_deref() != Some(&head.entry_hash)) {
+            return Ok(Verification::broken(
+                last_seq + 1,
+                Break::Truncated { head: head.seq },
+                checked,
+                started,
+            ));
+        }
+        Ok(Verification {
+            checked,
+            head: head.seq,
+            first_break: None,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// How the chain broke at an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Break {
+    /// The entry's content no longer matches its hash.
+    Changed,
+    /// The entry does not follow the one before it (one was inserted or altered before it).
+    PrevHashMismatch,
+    /// Entries are missing before this one.
+    Missing { expected: i64 },
+    /// Entries are out of order.
+    Reordered,
+    /// The log ends before the head recorded (the tail was cut off).
+    Truncated { head: i64 },
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verification {
+    pub checked: u64,
+    pub head: i64,
+    /// The first entry where the chain is broken, and how.
+    pub first_break: Option<(i64, Break)>,
+    pub seconds: f64,
+}
+
+impl Verification {
+    fn broken(seq: i64, kind: Break, checked: u64, started: Instant) -> Self {
+        Self {
+            checked,
+            head: 0,
+            first_break: Some((seq, kind)),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Whether the whole chain checked out.
+    pub fn is_intact(&self) -> bool {
+        self.first_break.is_none()
+    }
+}

@@ -1,0 +1,443 @@
+//! The one typed configuration: `kinship.toml`, then environment variables, then flags.
+//!
+//! Environment variables override the file: `KINSHIP_SERVER__PORT=9000` sets `server.port`
+//! (`__` separates levels) and `DATABASE_URL` sets `database.url`. Unknown keys are errors.
+//! [`Config::validate`] runs at start and reports every bad value, one line each, naming the
+//! key and never echoing a secret.
+//!
+//! Limits: this is the only module that reads the environment; others are handed their slice.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use jsonwebtoken::Algorithm;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Serialising secrets exists only so defaults can be layered under the file and environment
+/// (figment merges serialised values); nothing writes a serialised config anywhere.
+mod secret {
+    use secrecy::{ExposeSecret, SecretString};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s.expose_secret())
+    }
+
+    pub fn serialize_opt<S: Serializer>(
+        s: &Option<SecretString>,
+        ser: S,
+    ) -> Result<S::Ok, S::Error> {
+        match s {
+            Some(s) => ser.serialize_some(s.expose_secret()),
+            None => ser.serialize_none(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the hub listens and how it bounds requests.
+    pub server: ServerConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// How bearer tokens are verified (and, in demo configurations, signed).
+    pub auth: AuthConfig,
+    /// Limits on GraphQL operations.
+    pub graphql: GraphqlConfig,
+    /// Where the information-sharing protocols are.
+    pub protocols: ProtocolsConfig,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address to bind; loopback by default so nothing is exposed by accident.
+    pub host: IpAddr,
+    /// The TCP port; 0 picks a free one.
+    pub port: u16,
+    /// Requests taking longer than this are cut off with 503.
+    pub request_timeout_seconds: u64,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            request_timeout_seconds: 30,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// A SQLite path (`./kinship.db`, `sqlite://kinship.db`) or a `postgres://` URL. The URL may
+    /// carry a password, so it is treated as a secret and never printed.
+    #[serde(serialize_with = "secret::serialize")]
+    pub url: SecretString,
+    /// The connection pool size.
+    pub max_connections: u32,
+    /// Run pending migrations at start (`kinship migrate` runs them alone).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("./kinship.db"),
+            max_connections: 16,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The URL in the form the store takes: a bare path becomes `sqlite://PATH?mode=rwc`.
+    pub fn store_url(&self) -> String {
+        let raw = self.url.expose_secret().trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            raw.to_owned()
+        } else if let Some(rest) = raw.strip_prefix("sqlite:") {
+            let rest = rest.trim_start_matches("//");
+            if rest.contains('?') {
+                format!("sqlite://{rest}")
+            } else {
+                format!("sqlite://{rest}?mode=rwc")
+            }
+        } else {
+            format!("sqlite://{raw}?mode=rwc")
+        }
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        let raw = self.url.expose_secret().trim();
+        let looks_like_other_url = raw.contains("://")
+            && !(raw.starts_with("postgres://")
+                || raw.starts_with("postgresql://")
+                || raw.starts_with("sqlite://"));
+        if raw.is_empty() || looks_like_other_url {
+            problems.push("database.url: expected a sqlite path or postgres:// URL".into());
+        }
+        if self.max_connections == 0 {
+            problems.push("database.max_connections: must be at least 1".into());
+        }
+    }
+}
+
+/// `[auth]`: bearer-token verification.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// The signature algorithms accepted (an allow-list; `none` is never accepted).
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// A shared HMAC secret (at least 32 bytes). For demo and test configurations only:
+    /// with it set, `kinship token` can sign tokens.
+    #[serde(serialize_with = "secret::serialize_opt")]
+    pub shared_secret: Option<SecretString>,
+    /// PEM files of RSA, EC or Ed25519 public keys of the identity provider.
+    pub public_key_files: Vec<PathBuf>,
+    /// A JWKS file of the identity provider's public keys, matched on `kid`.
+    pub jwks_file: Option<PathBuf>,
+    /// How long tokens signed by `kinship token` last, in seconds.
+    pub demo_token_ttl_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "https://kinship.invalid/demo".into(),
+            audience: "kinship".into(),
+            algorithms: vec!["HS256".into()],
+            leeway_seconds: 30,
+            shared_secret: None,
+            public_key_files: vec![],
+            jwks_file: None,
+            demo_token_ttl_seconds: 8 * 3600,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The accepted algorithms, parsed.
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        self.algorithms
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.issuer.trim().is_empty() {
+            problems.push("auth.issuer: must not be empty".into());
+        }
+        if self.audience.trim().is_empty() {
+            problems.push("auth.audience: must not be empty".into());
+        }
+        if self.algorithms.is_empty() {
+            problems.push("auth.algorithms: list at least one algorithm".into());
+        }
+        for a in &self.algorithms {
+            if a.parse::<Algorithm>().is_err() {
+                problems.push(format!(
+                    "auth.algorithms: `{a}` is not a supported algorithm (HS256, RS256, ES256, EdDSA, ...)"
+                ));
+            }
+        }
+        let algs = self.algorithms();
+        let wants_hmac = algs
+            .iter()
+            .any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
+        let wants_public = algs
+            .iter()
+            .any(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
+        match &self.shared_secret {
+            Some(s) if s.expose_secret().len() < 32 => {
+                problems.push("auth.shared_secret: must be at least 32 bytes".into());
+            }
+            None if wants_hmac => problems.push(
+                "auth.shared_secret: an HS algorithm is allowed but no shared secret is set".into(),
+            ),
+            _ => {}
+        }
+        if wants_public && self.public_key_files.is_empty() && self.jwks_file.is_none() {
+            problems.push(
+                "auth.public_key_files: a public-key algorithm is allowed but no key file or jwks_file is set"
+                    .into(),
+            );
+        }
+        for f in self.public_key_files.iter().chain(self.jwks_file.iter()) {
+            if !f.is_file() {
+                problems.push(format!("auth: key file `{}` does not exist", f.display()));
+            }
+        }
+    }
+}
+
+/// `[graphql]`: operation limits that keep one request from exhausting the hub.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlConfig {
+    /// The deepest selection nesting accepted.
+    pub max_depth: usize,
+    /// The highest complexity (fields, with list sizes multiplied in) accepted.
+    pub max_complexity: usize,
+    /// The most aliased fields one operation may use.
+    pub max_aliases: usize,
+    /// Serve GraphiQL to browsers at `/graphql`.
+    pub graphiql: bool,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 20_000,
+            max_aliases: 30,
+            graphiql: true,
+        }
+    }
+}
+
+/// `[protocols]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtocolsConfig {
+    /// The folder of protocol files (`*.toml`).
+    pub dir: PathBuf,
+}
+
+impl Default for ProtocolsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("protocols"),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `kinship=debug,info`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file or variable did not parse, or named an unknown key.
+    #[error("config: {0}")]
+    Parse(String),
+    /// Values parsed but are not usable; one line per problem.
+    #[error("{}", .0.iter().map(|p| format!("config: {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Reads `file` (when given), then the environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::Parse(format!(
+                    "file `{}` does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("KINSHIP_").split("__").lowercase(true))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            );
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError::Parse(
+                e.into_iter()
+                    .map(|e| e.to_string().replace("default.", ""))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        self.database.validate(&mut problems);
+        self.auth.validate(&mut problems);
+        if self.server.max_body_bytes < 1024 {
+            problems.push("server.max_body_bytes: must be at least 1024".into());
+        }
+        if self.server.request_timeout_seconds == 0 {
+            problems.push("server.request_timeout_seconds: must be at least 1".into());
+        }
+        if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
+            problems.push("graphql: max_depth and max_complexity must be at least 1".into());
+        }
+        if !self.protocols.dir.is_dir() {
+            problems.push(format!(
+                "protocols.dir: `{}` is not a folder",
+                self.protocols.dir.display()
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The configuration `kinship demo` runs with: a SQLite file, a fresh random shared
+    /// secret (so demo tokens die with the process) and the shipped protocols.
+    pub fn demo(db: &Path, port: u16, protocols: PathBuf) -> Self {
+        let secret: String = {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::rng().random();
+            hex::encode(bytes)
+        };
+        Config {
+            server: ServerConfig {
+                port,
+                ..ServerConfig::default()
+            },
+            database: DatabaseConfig {
+                url: SecretString::from(db.display().to_string()),
+                ..DatabaseConfig::default()
+            },
+            auth: AuthConfig {
+                shared_secret: Some(SecretString::from(secret)),
+                ..AuthConfig::default()
+            },
+            protocols: ProtocolsConfig { dir: protocols },
+            ..Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        let mut c = Config::default();
+        c.auth.shared_secret = Some(SecretString::from("x".repeat(40)));
+        c.protocols.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols");
+        c
+    }
+
+    #[test]
+    fn sqlite_paths_and_urls_become_store_urls() {
+        let mut d = DatabaseConfig::default();
+        d.url = SecretString::from("./k.db");
+        assert_eq!(d.store_url(), "sqlite://./k.db?mode=rwc");
+        d.url = SecretString::from("sqlite://k.db");
+        assert_eq!(d.store_url(), "sqlite://k.db?mode=rwc");
+        d.url = SecretString::from("postgres://u:p@127.0.0.1/k");
+        assert_eq!(d.store_url(), "postgres://u:p@127.0.0.1/k");
+    }
+
+    #[test]
+    fn validate_reports_every_problem_and_no_secret() {
+        let mut c = valid();
+        c.database.url = SecretString::from("mysql://root:hunter2@db/k");
+        c.auth.shared_secret = Some(SecretString::from("short-hunter2"));
+        c.auth.algorithms = vec!["HS256".into(), "none".into()];
+        let err = c.validate().expect_err("invalid").to_string();
+        assert!(err.contains("config: database.url: expected a sqlite path or postgres:// URL"));
+        assert!(err.contains("config: auth.shared_secret: must be at least 32 bytes"));
+        assert!(err.contains("config: auth.algorithms: `none` is not a supported algorithm"));
+        assert!(!err.contains("hunter2"), "a secret was echoed: {err}");
+        assert_eq!(err.lines().count(), 3, "one line per problem: {err}");
+    }
+
+    #[test]
+    fn a_valid_config_validates() {
+        assert!(valid().validate().is_ok());
+    }
+}
