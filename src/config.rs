@@ -315,7 +315,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads `file` (when given), then the environment, then validates.
+    /// Reads `file` (when given), then the environment. Call [`Config::validate`] after
+    /// applying command-line overrides.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
@@ -342,7 +343,6 @@ impl Config {
                     .join("; "),
             )
         })?;
-        config.validate()?;
         Ok(config)
     }
 
@@ -413,8 +413,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths_and_urls_become_store_urls() {
-        let mut d = DatabaseConfig::default();
-        d.url = SecretString::from("./k.db");
+        let mut d = DatabaseConfig {
+            url: SecretString::from("./k.db"),
+            ..DatabaseConfig::default()
+        };
         assert_eq!(d.store_url(), "sqlite://./k.db?mode=rwc");
         d.url = SecretString::from("sqlite://k.db");
         assert_eq!(d.store_url(), "sqlite://k.db?mode=rwc");

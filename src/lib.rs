@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod api;
 pub mod gate;
 pub mod model;
 pub mod population;
+pub mod server;
 pub mod store;
+pub mod telemetry;

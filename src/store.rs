@@ -167,3 +167,36 @@ impl Store {
         self.db.close().await.map_err(StoreError::Db)
     }
 }
+
+impl Store {
+    /// SQLite's `application_id` header field (0 elsewhere): marks files Kinship created.
+    pub async fn application_id(&self) -> Result<i64, StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA application_id",
+            ))
+            .await?;
+        Ok(row
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0))
+    }
+
+    /// Sets SQLite's `application_id` (a no-op elsewhere).
+    pub async fn set_application_id(&self, id: i64) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        // PRAGMA takes no bound parameters; `id` is an integer, so nothing can be injected.
+        self.db
+            .execute_unprepared(&format!("PRAGMA application_id = {id}"))
+            .await?;
+        Ok(())
+    }
+}

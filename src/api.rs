@@ -1,0 +1,55 @@
+//! The GraphQL API: one schema for every partner application.
+//!
+//! Resolvers are thin: each asks the request's gate (through a per-request loader, so batching
+//! skips no check) and maps what it releases. A refused field resolves to null with an
+//! `ISP_DENIED` error naming the category, the reason and the clause; a refused item of a list
+//! is left out and counted in the list's `withheld`.
+//!
+//! Limits: imports `gate`, `model`, `error` and `config`; never `store` or `sea_orm`. Holds no
+//! database handle, so nothing here can read around the gate.
+
+mod errors;
+mod family;
+mod limits;
+mod loaders;
+mod person;
+mod query;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+use crate::config::GraphqlConfig;
+use crate::gate::RequestGate;
+
+pub use errors::RequestFlags;
+pub use limits::Limits;
+
+/// The schema type.
+pub type KinshipSchema = Schema<query::Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema with the configured limits.
+pub fn schema(config: &GraphqlConfig) -> KinshipSchema {
+    Schema::build(query::Query, EmptyMutation, EmptySubscription)
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .extension(Limits {
+            max_aliases: config.max_aliases,
+        })
+        .finish()
+}
+
+/// The schema's SDL: what `kinship schema` prints and `schema/kinship.graphql` must equal.
+pub fn sdl() -> String {
+    schema(&GraphqlConfig::default()).sdl()
+}
+
+/// Attaches a request's gate, its loaders and its flags to a GraphQL request.
+pub fn prepare(
+    request: async_graphql::Request,
+    gate: RequestGate,
+    flags: RequestFlags,
+) -> async_graphql::Request {
+    request
+        .data(loaders::Loaders::new(gate.clone()))
+        .data(gate)
+        .data(flags)
+}

@@ -1,0 +1,83 @@
+//! Families and households: the node holds no personal data; each membership is gated as the
+//! member's `person.relationships`.
+
+use async_graphql::{Context, Enum, ID, Object, Result};
+
+use super::errors::gate_failed;
+use super::person::{Organisation, Person, loaders};
+use crate::gate::MembersRead;
+use crate::model;
+use crate::model::FamilyId;
+
+/// A family (declared relationships) or a household (a shared address).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::model::FamilyKind")]
+pub enum FamilyKind {
+    Family,
+    Household,
+}
+
+/// A family or household group.
+pub struct Family(pub FamilyId);
+
+/// A person's place in a family, with the source that asserts it.
+pub struct FamilyMember(model::FamilyMember);
+
+#[Object]
+impl FamilyMember {
+    /// `child`, `parent`, `carer` or `member`.
+    async fn role(&self) -> &str {
+        &self.0.role
+    }
+
+    /// The member; their own data is gated when read.
+    async fn person(&self) -> Person {
+        Person(self.0.person_id)
+    }
+
+    /// The organisation that declared the membership.
+    async fn source(&self) -> Organisation {
+        Organisation(self.0.organisation.clone())
+    }
+}
+
+/// Members as released, with how many were withheld.
+pub struct MemberList(MembersRead);
+
+#[Object]
+impl MemberList {
+    async fn items(&self) -> Vec<FamilyMember> {
+        self.0.members.iter().cloned().map(FamilyMember).collect()
+    }
+
+    /// How many memberships were withheld.
+    async fn withheld(&self) -> u64 {
+        self.0.withheld
+    }
+}
+
+#[Object]
+impl Family {
+    async fn id(&self) -> ID {
+        ID(self.0.to_string())
+    }
+
+    async fn kind(&self, ctx: &Context<'_>) -> Result<Option<FamilyKind>> {
+        let family = loaders(ctx)?
+            .family
+            .load_one(self.0)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(family.map(|f| f.kind.into()))
+    }
+
+    /// Members the caller may see.
+    async fn members(&self, ctx: &Context<'_>) -> Result<MemberList> {
+        let read = loaders(ctx)?
+            .members
+            .load_one(self.0)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(MemberList(read.unwrap_or_default()))
+    }
+}

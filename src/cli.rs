@@ -1,0 +1,128 @@
+//! The command line: what each `kinship` subcommand does, composed from the hub's parts.
+//!
+//! Limits: the only module that wires `store`, `gate`, `server` and `audit` together; holds
+//! no domain logic of its own.
+
+mod audit_cmd;
+pub mod bench;
+pub mod demo;
+pub mod hub;
+mod token;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, LogFormat};
+
+/// Kinship: a governed GraphQL hub joining what health, education, police and children's
+/// social care know about a child, released field by field under signed
+/// information-sharing protocols, with every access logged.
+#[derive(Debug, Parser)]
+#[command(name = "kinship", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log lines as human-readable text or JSON (overrides `log.format`).
+    #[arg(long, global = true, value_enum, env = "KINSHIP_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Options shared by commands that read a configuration file.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A configuration file (TOML). Environment variables override it: `DATABASE_URL`, and
+    /// `KINSHIP_<SECTION>__<KEY>` such as `KINSHIP_SERVER__PORT`.
+    #[arg(long, short = 'c', env = "KINSHIP_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the demo: a synthetic population in a SQLite file, the example protocols, GraphQL
+    /// on 127.0.0.1, and ready-to-paste tokens and curl commands for five demo practitioners.
+    Demo(demo::DemoArgs),
+    /// Serve GraphQL against a configured database.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Bind this port (overrides `server.port`).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the GraphQL schema (SDL) the hub serves.
+    Schema,
+    /// Sign a token for a principal. Only with a shared secret configured (demo and test
+    /// configurations); production tokens come from your identity provider.
+    Token(token::TokenArgs),
+    /// Work with the access log.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
+    },
+    /// Benchmarks that build their own data and print each figure with its unit.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+/// Why a command failed. Printed by `main` as one line per cause.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Protocols(#[from] crate::gate::protocol::ProtocolError),
+    #[error(transparent)]
+    Keys(#[from] crate::server::auth::KeyError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Cli {
+    /// Runs the chosen command. Tracing starts here, once the command says how loud to be.
+    pub async fn run(self) -> Result<(), CliError> {
+        let flag = self.log_format;
+        let quiet = |filter: &str| crate::telemetry::init(flag.unwrap_or_default(), filter);
+        match self.command {
+            Command::Demo(args) => {
+                quiet("warn,kinship=info");
+                demo::run(args).await
+            }
+            Command::Serve { config, port } => {
+                hub::serve(config.config.as_deref(), port, flag).await
+            }
+            Command::Migrate { config } => {
+                quiet("warn");
+                hub::migrate(config.config.as_deref()).await
+            }
+            Command::Schema => {
+                print!("{}", crate::api::sdl());
+                Ok(())
+            }
+            Command::Token(args) => token::run(args),
+            Command::Audit { command } => {
+                quiet("warn");
+                audit_cmd::run(command).await
+            }
+            Command::Bench { command } => {
+                quiet("warn");
+                bench::run(command).await
+            }
+        }
+    }
+}

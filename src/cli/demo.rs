@@ -1,0 +1,246 @@
+//! `kinship demo`: everything a newcomer needs on one machine with nothing installed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{CliError, hub};
+use crate::config::Config;
+use crate::model::{DataCategory, PersonId, Principal, Purpose, Role};
+use crate::population::{self, Population, PopulationSpec};
+use crate::server::auth::TokenSigner;
+use crate::store::{Store, StoreOptions, load};
+
+/// `PRAGMA application_id` of a demo database ("KINS"): the demo replaces only files it made.
+const DEMO_APPLICATION_ID: i64 = 0x4B49_4E53;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The SQLite file to create (replaced if it is an earlier demo database).
+    #[arg(long, default_value = "kinship-demo.db")]
+    pub db: PathBuf,
+    /// The port to serve on (127.0.0.1 only).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// How many families to generate (about 2.5 children each).
+    #[arg(long, default_value_t = 2_000)]
+    pub families: usize,
+    /// The generator's seed: the same seed gives the same population.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The folder of protocols to load.
+    #[arg(long)]
+    pub protocols: Option<PathBuf>,
+}
+
+/// The shipped protocols: `./protocols` when run from the repository, else the folder next
+/// to the sources this binary was built from.
+pub fn default_protocols() -> PathBuf {
+    let here = PathBuf::from("protocols");
+    if here.is_dir() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols")
+    }
+}
+
+/// Opens a fresh demo database at `path`, refusing to touch a file the demo did not make.
+pub async fn fresh_demo_store(path: &Path) -> Result<Store, CliError> {
+    if path.exists() {
+        let store = Store::connect(&StoreOptions::sqlite_path(path)).await?;
+        let id = store.application_id().await.unwrap_or(0);
+        store.close().await?;
+        if id != DEMO_APPLICATION_ID {
+            return Err(CliError::Usage(format!(
+                "`{}` exists and is not a Kinship demo database; choose another --db",
+                path.display()
+            )));
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match tokio::fs::remove_file(&p).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let store = Store::connect(&StoreOptions::sqlite_path(path)).await?;
+    store.set_application_id(DEMO_APPLICATION_ID).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Generates and loads a population, returning it with how long each step took.
+pub async fn populate(store: &Store, spec: &PopulationSpec) -> Result<(Population, f64, f64), CliError> {
+    let started = Instant::now();
+    let spec_owned = spec.clone();
+    let pop = tokio::task::spawn_blocking(move || population::generate(&spec_owned))
+        .await
+        .map_err(|e| CliError::Failed(format!("generator stopped: {e}")))?;
+    let generated = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    load::population(store.conn(), &pop, chrono::Utc::now()).await?;
+    Ok((pop, generated, started.elapsed().as_secs_f64()))
+}
+
+/// The people each demo practitioner can see: their active involvements with children (or
+/// their families' children), busiest first.
+pub fn subjects_of(pop: &Population, p: &Principal) -> Vec<PersonId> {
+    let now = pop
+        .involvements
+        .iter()
+        .map(|i| i.started_at)
+        .max()
+        .unwrap_or_default();
+    let children: HashMap<PersonId, bool> = pop.persons.iter().map(|x| (x.id, x.is_child)).collect();
+    let mut facts: HashMap<PersonId, usize> = HashMap::new();
+    for f in &pop.facts {
+        *facts.entry(f.person_id).or_default() += 1;
+    }
+    let mut out: Vec<PersonId> = Vec::new();
+    for i in pop.involvements.iter().filter(|i| i.is_active(now)) {
+        let holds = i.principal.as_deref() == Some(p.subject.as_str())
+            || (i.principal.is_none() && i.organisation == p.organisation);
+        if !holds {
+            continue;
+        }
+        if let Some(person) = i.person_id {
+            out.push(person);
+        } else if let Some(family) = i.family_id {
+            out.extend(
+                pop.members
+                    .iter()
+                    .filter(|m| m.family_id == family)
+                    .map(|m| m.person_id),
+            );
+        }
+    }
+    out.retain(|id| children.get(id).copied().unwrap_or(false));
+    out.sort_by_key(|id| (std::cmp::Reverse(facts.get(id).copied().unwrap_or(0)), *id));
+    out.dedup();
+    out
+}
+
+fn has_category(pop: &Population, person: PersonId, category: DataCategory) -> bool {
+    pop.facts
+        .iter()
+        .any(|f| f.person_id == person && f.category == category)
+}
+
+/// A query that shows a role what it is for, with the purpose it runs under.
+fn showcase(pop: &Population, p: &Principal) -> Option<(Purpose, String, PersonId)> {
+    let subjects = subjects_of(pop, p);
+    let first = |cat: Option<DataCategory>| {
+        subjects
+            .iter()
+            .copied()
+            .find(|s| cat.is_none_or(|c| has_category(pop, *s, c)))
+            .or_else(|| subjects.first().copied())
+    };
+    if p.has_role(Role::Dsl) {
+        let child = first(Some(DataCategory::PoliceDomesticAbuse))?;
+        return Some((
+            Purpose::Safeguarding,
+            format!(
+                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth facts(categories: [\\\"police.domestic_abuse\\\"], first: 5) {{ items {{ occurredAt summary payload }} withheld }} }} }}"
+            ),
+            child,
+        ));
+    }
+    if p.has_role(Role::MashOfficer) || p.has_role(Role::SocialWorker) {
+        let child = first(None)?;
+        return Some((
+            Purpose::Safeguarding,
+            format!(
+                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth identifiers {{ system value }} addresses {{ line1 town postcode }} families {{ members {{ items {{ role person {{ names {{ given family }} }} }} withheld }} }} involvements {{ kind heldBy organisation {{ name }} active }} timeline(first: 20) {{ entries {{ occurredAt agency category summary }} withheld }} }} }}"
+            ),
+            child,
+        ));
+    }
+    if p.has_role(Role::HealthVisitor) {
+        let child = first(Some(DataCategory::HealthDevelopment))?;
+        return Some((
+            Purpose::DirectCare,
+            format!(
+                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth facts(agency: HEALTH, first: 10) {{ items {{ occurredAt category summary }} withheld }} }} }}"
+            ),
+            child,
+        ));
+    }
+    if p.has_role(Role::BoardMember) {
+        let child = pop.persons.iter().find(|x| x.is_child)?.id;
+        return Some((
+            Purpose::Audit,
+            format!(
+                "{{ me {{ subject roles purpose }} person(id: \\\"{child}\\\") {{ names {{ family }} timeline(first: 5) {{ withheld }} }} }}"
+            ),
+            child,
+        ));
+    }
+    None
+}
+
+/// `kinship demo`.
+pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+    let protocols = args.protocols.clone().unwrap_or_else(default_protocols);
+    let config = Config::demo(&args.db, args.port, protocols);
+    config.validate()?;
+    let spec = PopulationSpec::new(args.families, args.seed);
+    println!("Kinship demo");
+    println!("  database   {} (SQLite, WAL)", args.db.display());
+    let store = fresh_demo_store(&args.db).await?;
+    let (pop, gen_s, load_s) = populate(&store, &spec).await?;
+    println!(
+        "  population {} families, {} children, {} adults, {} facts, {} involvements (seed {}; generated in {gen_s:.1} s, loaded in {load_s:.1} s)",
+        pop.families.len(),
+        pop.child_count(),
+        pop.persons.len() - pop.child_count(),
+        pop.facts.len(),
+        pop.involvements.len(),
+        spec.seed
+    );
+    let hub = hub::start(&config, store).await?;
+    let addr = hub.local_addr()?;
+    let rules = hub.gate.rules();
+    println!(
+        "  protocols  {} from {}",
+        rules.fingerprint(),
+        config.protocols.dir.display()
+    );
+    println!("  GraphQL    http://{addr}/graphql (GraphiQL in a browser; paste a token as `Authorization: Bearer ...`)");
+    println!("  health     http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics");
+    println!();
+    let signer = TokenSigner::from_config(&config.auth)
+        .ok_or_else(|| CliError::Failed("demo configuration has no shared secret".into()))?;
+    for practitioner in pop.practitioners.iter().take(5) {
+        let p = &practitioner.principal;
+        let token = signer
+            .sign(p)
+            .map_err(|e| CliError::Failed(format!("cannot sign a demo token: {e}")))?;
+        println!("# {} — {}", practitioner.display_name, practitioner.title);
+        println!(
+            "#   sub {}, agency {}, roles {}",
+            p.subject,
+            p.organisation,
+            p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        );
+        match showcase(&pop, p) {
+            Some((purpose, query, _)) => {
+                println!(
+                    "curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' -H 'Kinship-Purpose: {purpose}' -H 'Content-Type: application/json' -d '{{\"query\":\"{query}\"}}'"
+                );
+            }
+            None => println!("export TOKEN={token}"),
+        }
+        println!();
+    }
+    println!("Press Ctrl-C to stop. Every read above is in the access log: `kinship audit verify -c` with DATABASE_URL={}.", args.db.display());
+    crate::server::serve(hub.listener, hub.router, hub::shutdown_signal()).await?;
+    hub.store.close().await?;
+    println!("stopped");
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Starting the hub: configuration → store → protocols → gate → server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::CliError;
+use crate::config::Config;
+use crate::gate::{Gate, ProtocolRules, protocol};
+use crate::server::{self, App};
+use crate::store::{Store, StoreOptions};
+
+/// A started hub, before it serves.
+pub struct Hub {
+    pub store: Store,
+    pub gate: Gate,
+    pub router: axum::Router,
+    pub listener: TcpListener,
+}
+
+impl Hub {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Opens the configured store, running migrations when configured to.
+pub async fn open_store(config: &Config) -> Result<Store, CliError> {
+    let mut options = StoreOptions::new(config.database.store_url());
+    options.max_connections = config.database.max_connections;
+    let store = Store::connect(&options).await?;
+    if config.database.migrate_on_start {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// Loads protocols from the configured folder (a blocking read, so off the async workers).
+pub async fn load_rules(config: &Config) -> Result<ProtocolRules, CliError> {
+    let dir = config.protocols.dir.clone();
+    let protocols = tokio::task::spawn_blocking(move || protocol::load_dir(&dir))
+        .await
+        .map_err(|e| CliError::Failed(format!("protocol loading stopped: {e}")))??;
+    Ok(ProtocolRules::new(protocols))
+}
+
+/// Builds everything and binds the listener.
+pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
+    let rules = load_rules(config).await?;
+    tracing::info!(protocols = rules_fingerprint(&rules), "protocols loaded");
+    let gate = Gate::new(store.clone(), Arc::new(rules));
+    let counters = store.clone();
+    let app = App::new(
+        config,
+        gate.clone(),
+        Arc::new(move || (counters.stats().statements(), counters.stats().failed())),
+    )?;
+    let router = server::router(app, config);
+    let addr = SocketAddr::new(config.server.host, config.server.port);
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        CliError::Failed(format!("cannot listen on {addr}: {e}"))
+    })?;
+    Ok(Hub {
+        store,
+        gate,
+        router,
+        listener,
+    })
+}
+
+fn rules_fingerprint(rules: &ProtocolRules) -> String {
+    use crate::gate::RuleSet;
+    rules.fingerprint().to_owned()
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Reads, overrides and validates configuration.
+pub fn config(file: Option<&Path>, port: Option<u16>) -> Result<Config, CliError> {
+    let mut config = Config::load(file)?;
+    if let Some(port) = port {
+        config.server.port = port;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// `kinship serve`.
+pub async fn serve(
+    file: Option<&Path>,
+    port: Option<u16>,
+    log_format: Option<crate::config::LogFormat>,
+) -> Result<(), CliError> {
+    let config = config(file, port)?;
+    crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
+    let store = open_store(&config).await?;
+    let hub = start(&config, store).await?;
+    tracing::info!(addr = %hub.local_addr()?, "serving GraphQL at /graphql");
+    server::serve(hub.listener, hub.router, shutdown_signal()).await?;
+    hub.store.close().await?;
+    Ok(())
+}
+
+/// `kinship migrate`.
+pub async fn migrate(file: Option<&Path>) -> Result<(), CliError> {
+    let mut config = Config::load(file)?;
+    config.database.migrate_on_start = false;
+    config.validate()?;
+    let store = open_store(&config).await?;
+    store.migrate().await?;
+    println!("migrations applied");
+    store.close().await?;
+    Ok(())
+}
