@@ -607,7 +607,10 @@ impl RequestGate {
                 let key = (fact.person_id, fact.category, fact.organisation.clone());
                 if let Some(d) = decisions.get(&key) {
                     if let Some(fields) = &d.fields {
+                        // A clause that limits fields limits the free-text summary too: it
+                        // may say more than the fields it names.
                         fact.payload = keep_fields(fact.payload, fields);
+                        fact.summary = limited_summary(d);
                     }
                     self.record(key, d, 1, 0);
                 }
@@ -721,6 +724,17 @@ impl RequestGate {
             reads,
         };
         Ok(Some(self.inner.log.append(&entry).await?))
+    }
+}
+
+fn limited_summary(d: &Decision) -> String {
+    match &d.by {
+        Some(ClauseRef {
+            protocol,
+            clause: Some(clause),
+            ..
+        }) => format!("details limited to the fields {protocol} clause {clause} releases"),
+        _ => "details limited by protocol".to_owned(),
     }
 }
 

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use super::demo::{fresh_demo_store, populate, subjects_of};
 use super::{CliError, hub};
 use crate::config::Config;
-use crate::model::Role;
+use crate::model::{InvolvementKind, Role};
 use crate::population::PopulationSpec;
 use crate::server::auth::TokenSigner;
 
@@ -84,7 +84,7 @@ async fn api(args: ApiArgs) -> Result<(), CliError> {
         let token = signer
             .sign(&p.principal)
             .map_err(|e| CliError::Failed(format!("cannot sign: {e}")))?;
-        for child in subjects_of(&pop, &p.principal) {
+        for child in subjects_of(&pop, &p.principal, &[InvolvementKind::AllocatedSocialWorker]) {
             targets.push((token.clone(), child));
         }
     }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{CliError, hub};
 use crate::config::Config;
-use crate::model::{DataCategory, PersonId, Principal, Purpose, Role};
+use crate::model::{DataCategory, InvolvementKind, PersonId, Principal, Purpose, Role};
 use crate::population::{self, Population, PopulationSpec};
 use crate::server::auth::TokenSigner;
 use crate::store::{Store, StoreOptions, load};
@@ -30,6 +30,10 @@ pub struct DemoArgs {
     /// The generator's seed: the same seed gives the same population.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The day the population is "as of" (YYYY-MM-DD; default today): ages, open cases and
+    /// recent incidents are relative to it. The same seed, size and day give the same data.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
     /// The folder of protocols to load.
     #[arg(long)]
     pub protocols: Option<PathBuf>,
@@ -87,9 +91,9 @@ pub async fn populate(store: &Store, spec: &PopulationSpec) -> Result<(Populatio
     Ok((pop, generated, started.elapsed().as_secs_f64()))
 }
 
-/// The people each demo practitioner can see: their active involvements with children (or
-/// their families' children), busiest first.
-pub fn subjects_of(pop: &Population, p: &Principal) -> Vec<PersonId> {
+/// The children a practitioner is involved with through one of `kinds` (with the child or
+/// their family), busiest first.
+pub fn subjects_of(pop: &Population, p: &Principal, kinds: &[InvolvementKind]) -> Vec<PersonId> {
     let now = pop
         .involvements
         .iter()
@@ -105,7 +109,7 @@ pub fn subjects_of(pop: &Population, p: &Principal) -> Vec<PersonId> {
     for i in pop.involvements.iter().filter(|i| i.is_active(now)) {
         let holds = i.principal.as_deref() == Some(p.subject.as_str())
             || (i.principal.is_none() && i.organisation == p.organisation);
-        if !holds {
+        if !holds || !kinds.contains(&i.kind) {
             continue;
         }
         if let Some(person) = i.person_id {
@@ -131,57 +135,66 @@ fn has_category(pop: &Population, person: PersonId, category: DataCategory) -> b
         .any(|f| f.person_id == person && f.category == category)
 }
 
+/// What the demo shows each role: the purpose it reads under, the involvement that gives it
+/// need-to-know, a category its showcase child should have, and the query.
+struct Showcase {
+    role: Role,
+    purpose: Purpose,
+    kinds: &'static [InvolvementKind],
+    wants: Option<DataCategory>,
+    query: &'static str,
+}
+
+const WHOLE_PICTURE: &str = "{ person(id: \\\"ID\\\") { names { given family source { name } } dateOfBirth identifiers { system value } addresses { line1 town postcode } families { members { items { role person { names { given family } } } withheld } } involvements { kind heldBy organisation { name } active } timeline(first: 20) { entries { occurredAt agency category summary } withheld } } }";
+
+const SHOWCASES: &[Showcase] = &[
+    Showcase {
+        role: Role::Dsl,
+        purpose: Purpose::Safeguarding,
+        kinds: &[InvolvementKind::DslCurrentSchool],
+        wants: Some(DataCategory::PoliceDomesticAbuse),
+        query: "{ person(id: \\\"ID\\\") { names { given family } dateOfBirth facts(categories: [\\\"police.domestic_abuse\\\"], first: 5) { items { occurredAt summary payload } withheld } } }",
+    },
+    Showcase {
+        role: Role::MashOfficer,
+        purpose: Purpose::Safeguarding,
+        kinds: &[InvolvementKind::MashEnquiry],
+        wants: None,
+        query: WHOLE_PICTURE,
+    },
+    Showcase {
+        role: Role::SocialWorker,
+        purpose: Purpose::Safeguarding,
+        kinds: &[InvolvementKind::AllocatedSocialWorker],
+        wants: None,
+        query: WHOLE_PICTURE,
+    },
+    Showcase {
+        role: Role::HealthVisitor,
+        purpose: Purpose::DirectCare,
+        kinds: &[InvolvementKind::HealthVisitorCaseload],
+        wants: Some(DataCategory::HealthDevelopment),
+        query: "{ person(id: \\\"ID\\\") { names { given family } dateOfBirth facts(agency: HEALTH, first: 10) { items { occurredAt category summary } withheld } } }",
+    },
+];
+
+/// The board reads no facts: its query shows who it is and that facts are withheld from it.
+const BOARD_QUERY: &str = "{ me { subject roles purpose } person(id: \\\"ID\\\") { names { family } timeline(first: 5) { withheld } } }";
+
 /// A query that shows a role what it is for, with the purpose it runs under.
-fn showcase(pop: &Population, p: &Principal) -> Option<(Purpose, String, PersonId)> {
-    let subjects = subjects_of(pop, p);
-    let first = |cat: Option<DataCategory>| {
-        subjects
-            .iter()
-            .copied()
-            .find(|s| cat.is_none_or(|c| has_category(pop, *s, c)))
-            .or_else(|| subjects.first().copied())
-    };
-    if p.has_role(Role::Dsl) {
-        let child = first(Some(DataCategory::PoliceDomesticAbuse))?;
-        return Some((
-            Purpose::Safeguarding,
-            format!(
-                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth facts(categories: [\\\"police.domestic_abuse\\\"], first: 5) {{ items {{ occurredAt summary payload }} withheld }} }} }}"
-            ),
-            child,
-        ));
-    }
-    if p.has_role(Role::MashOfficer) || p.has_role(Role::SocialWorker) {
-        let child = first(None)?;
-        return Some((
-            Purpose::Safeguarding,
-            format!(
-                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth identifiers {{ system value }} addresses {{ line1 town postcode }} families {{ members {{ items {{ role person {{ names {{ given family }} }} }} withheld }} }} involvements {{ kind heldBy organisation {{ name }} active }} timeline(first: 20) {{ entries {{ occurredAt agency category summary }} withheld }} }} }}"
-            ),
-            child,
-        ));
-    }
-    if p.has_role(Role::HealthVisitor) {
-        let child = first(Some(DataCategory::HealthDevelopment))?;
-        return Some((
-            Purpose::DirectCare,
-            format!(
-                "{{ person(id: \\\"{child}\\\") {{ names {{ given family }} dateOfBirth facts(agency: HEALTH, first: 10) {{ items {{ occurredAt category summary }} withheld }} }} }}"
-            ),
-            child,
-        ));
-    }
+fn showcase(pop: &Population, p: &Principal) -> Option<(Purpose, String)> {
     if p.has_role(Role::BoardMember) {
         let child = pop.persons.iter().find(|x| x.is_child)?.id;
-        return Some((
-            Purpose::Audit,
-            format!(
-                "{{ me {{ subject roles purpose }} person(id: \\\"{child}\\\") {{ names {{ family }} timeline(first: 5) {{ withheld }} }} }}"
-            ),
-            child,
-        ));
+        return Some((Purpose::Audit, BOARD_QUERY.replace("ID", &child.to_string())));
     }
-    None
+    let show = SHOWCASES.iter().find(|s| p.has_role(s.role))?;
+    let subjects = subjects_of(pop, p, show.kinds);
+    let child = subjects
+        .iter()
+        .copied()
+        .find(|s| show.wants.is_none_or(|c| has_category(pop, *s, c)))
+        .or_else(|| subjects.first().copied())?;
+    Some((show.purpose, show.query.replace("ID", &child.to_string())))
 }
 
 /// `kinship demo`.
@@ -189,19 +202,23 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let protocols = args.protocols.clone().unwrap_or_else(default_protocols);
     let config = Config::demo(&args.db, args.port, protocols);
     config.validate()?;
-    let spec = PopulationSpec::new(args.families, args.seed);
+    let spec = PopulationSpec {
+        as_of: args.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        ..PopulationSpec::new(args.families, args.seed)
+    };
     println!("Kinship demo");
     println!("  database   {} (SQLite, WAL)", args.db.display());
     let store = fresh_demo_store(&args.db).await?;
     let (pop, gen_s, load_s) = populate(&store, &spec).await?;
     println!(
-        "  population {} families, {} children, {} adults, {} facts, {} involvements (seed {}; generated in {gen_s:.1} s, loaded in {load_s:.1} s)",
+        "  population {} families, {} children, {} adults, {} facts, {} involvements (seed {}, as of {}; generated in {gen_s:.1} s, loaded in {load_s:.1} s)",
         pop.families.len(),
         pop.child_count(),
         pop.persons.len() - pop.child_count(),
         pop.facts.len(),
         pop.involvements.len(),
-        spec.seed
+        spec.seed,
+        spec.as_of
     );
     let hub = hub::start(&config, store).await?;
     let addr = hub.local_addr()?;
@@ -229,7 +246,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
         );
         match showcase(&pop, p) {
-            Some((purpose, query, _)) => {
+            Some((purpose, query)) => {
                 println!(
                     "curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' -H 'Kinship-Purpose: {purpose}' -H 'Content-Type: application/json' -d '{{\"query\":\"{query}\"}}'"
                 );

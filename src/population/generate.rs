@@ -3149,7 +3149,13 @@ impl<'s> Generator<'s> {
                 .as_deref()
                 .and_then(|id| id.rsplit(':').next())
                 .map_or_else(|| format!("P{n:06}"), str::to_owned),
-            _ => format!("pat-{n:06}"),
+            // One health connector reads many trusts and practices: their local patient ids
+            // are qualified by the ODS code so the (connector, source key) stays unique.
+            _ => {
+                let id = self.pop.organisations[org].id.as_str();
+                let ods = id.rsplit(':').next().unwrap_or(id);
+                format!("{ods}/pat-{n:06}")
+            }
         }
     }
 
