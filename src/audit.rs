@@ -175,7 +175,12 @@ impl AccessLog {
             client_addr: entry.client_addr.clone(),
             principal_subject: entry.principal.subject.clone(),
             principal_organisation: entry.principal.organisation.to_string(),
-            principal_roles: entry.principal.roles.iter().map(|r| r.to_string()).collect(),
+            principal_roles: entry
+                .principal
+                .roles
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
             purpose: entry.purpose.map(|p| p.to_string()),
             justification: entry.justification.clone(),
             break_glass: entry.break_glass(),
@@ -248,7 +253,9 @@ impl AccessLog {
         }
         let head = rows::head(conn).await?;
         let last_seq = expected_seq - 1;
-        if head.seq != last_seq || (head.seq >= from && expected_prev.as_deref() != Some(&head.entry_hash)) {
+        if head.seq != last_seq
+            || (head.seq >= from && expected_prev.as_deref() != Some(&head.entry_hash))
+        {
             return Ok(Verification::broken(
                 last_seq + 1,
                 Break::Truncated { head: head.seq },

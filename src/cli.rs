@@ -19,7 +19,12 @@ use crate::config::{ConfigError, LogFormat};
 /// social care know about a child, released field by field under signed
 /// information-sharing protocols, with every access logged.
 #[derive(Debug, Parser)]
-#[command(name = "kinship", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kinship",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -250,7 +250,7 @@ impl Default for GraphqlConfig {
     fn default() -> Self {
         Self {
             max_depth: 12,
-            max_complexity: 20_000,
+            max_complexity: 5_000,
             max_aliases: 30,
             graphiql: true,
         }
@@ -329,7 +329,14 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(Env::prefixed("KINSHIP_").split("__").lowercase(true))
+            // Only `KINSHIP_<SECTION>__<KEY>` names a key: other KINSHIP_ variables (such as
+            // KINSHIP_CONFIG, or a test suite's own) are not configuration.
+            .merge(
+                Env::prefixed("KINSHIP_")
+                    .filter(|k| k.as_str().contains("__"))
+                    .split("__")
+                    .lowercase(true),
+            )
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])
@@ -436,6 +443,13 @@ mod tests {
         assert!(err.contains("config: auth.algorithms: `none` is not a supported algorithm"));
         assert!(!err.contains("hunter2"), "a secret was echoed: {err}");
         assert_eq!(err.lines().count(), 3, "one line per problem: {err}");
+    }
+
+    #[test]
+    fn the_example_file_names_every_key_correctly() {
+        let example = include_str!("../kinship.example.toml");
+        let parsed: Result<Config, _> = toml::from_str(example);
+        assert!(parsed.is_ok(), "kinship.example.toml: {:?}", parsed.err());
     }
 
     #[test]

@@ -25,8 +25,8 @@ use crate::model::{
     Address, DataCategory, Fact, Family, FamilyId, FamilyMember, Identifier, Involvement,
     Organisation, OrganisationId, PersonId, PersonName, Principal, Purpose, Relationship, Sex,
 };
-use crate::store::graph::{self, FactFilter, SearchCriteria};
 use crate::store::Store;
+use crate::store::graph::{self, FactFilter, SearchCriteria};
 
 pub use decision::{ClauseRef, Decision, Reason};
 pub use error::{Denial, GateError, Gated};
@@ -200,7 +200,10 @@ impl RequestGate {
     }
 
     fn lock_tally(&self) -> std::sync::MutexGuard<'_, BTreeMap<DecisionKey, Tally>> {
-        self.inner.tally.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Loads the subject contexts of persons not loaded yet: the principal's active
@@ -338,9 +341,7 @@ impl RequestGate {
         }
         let mut refusal: Option<Denial> = None;
         for ((category, owner), (decision, ok, withheld)) in groups {
-            if !decision.permits()
-                && refusal.as_ref().is_none_or(|r| decision.reason > r.reason)
-            {
+            if !decision.permits() && refusal.as_ref().is_none_or(|r| decision.reason > r.reason) {
                 refusal = Some(denial(category, &decision));
             }
             self.record((person, category, owner), &decision, ok, withheld);
@@ -434,9 +435,12 @@ impl RequestGate {
     ) -> Result<HashMap<PersonId, Gated<Vec<Address>>>, GateError> {
         self.require_purpose()?;
         let rows = graph::addresses(self.inner.store.conn(), ids).await?;
-        self.release_lists(ids, rows, |a| a.person_id, |a| {
-            (DataCategory::PersonContact, &a.organisation)
-        })
+        self.release_lists(
+            ids,
+            rows,
+            |a| a.person_id,
+            |a| (DataCategory::PersonContact, &a.organisation),
+        )
         .await
     }
 
@@ -447,9 +451,12 @@ impl RequestGate {
     ) -> Result<HashMap<PersonId, Gated<Vec<Relationship>>>, GateError> {
         self.require_purpose()?;
         let rows = graph::relationships(self.inner.store.conn(), ids).await?;
-        self.release_lists(ids, rows, |r| r.person_id, |r| {
-            (DataCategory::PersonRelationships, &r.organisation)
-        })
+        self.release_lists(
+            ids,
+            rows,
+            |r| r.person_id,
+            |r| (DataCategory::PersonRelationships, &r.organisation),
+        )
         .await
     }
 
@@ -460,9 +467,12 @@ impl RequestGate {
     ) -> Result<HashMap<PersonId, Gated<Vec<FamilyMember>>>, GateError> {
         self.require_purpose()?;
         let rows = graph::memberships(self.inner.store.conn(), ids).await?;
-        self.release_lists(ids, rows, |m| m.person_id, |m| {
-            (DataCategory::PersonRelationships, &m.organisation)
-        })
+        self.release_lists(
+            ids,
+            rows,
+            |m| m.person_id,
+            |m| (DataCategory::PersonRelationships, &m.organisation),
+        )
         .await
     }
 
@@ -488,9 +498,12 @@ impl RequestGate {
             }
         }
         let released = self
-            .release_lists(ids, per_person, |(p, _)| *p, |(_, i)| {
-                (DataCategory::PersonInvolvements, &i.organisation)
-            })
+            .release_lists(
+                ids,
+                per_person,
+                |(p, _)| *p,
+                |(_, i)| (DataCategory::PersonInvolvements, &i.organisation),
+            )
             .await?;
         Ok(released
             .into_iter()
@@ -543,8 +556,17 @@ impl RequestGate {
             let Some(ctx) = contexts.get(&m.person_id) else {
                 continue;
             };
-            let d = self.decide(ctx, m.person_id, DataCategory::PersonRelationships, &m.organisation);
-            let key = (m.person_id, DataCategory::PersonRelationships, m.organisation.clone());
+            let d = self.decide(
+                ctx,
+                m.person_id,
+                DataCategory::PersonRelationships,
+                &m.organisation,
+            );
+            let key = (
+                m.person_id,
+                DataCategory::PersonRelationships,
+                m.organisation.clone(),
+            );
             let read = out.entry(m.family_id).or_default();
             if d.permits() {
                 self.record(key, &d, 1, 0);

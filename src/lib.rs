@@ -1,10 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod api;
 pub mod gate;
 pub mod model;
 pub mod population;

@@ -7,8 +7,8 @@
 
 pub mod catalogue;
 pub mod graph;
-pub mod ids;
 pub mod identifier;
+pub mod ids;
 pub mod principal;
 
 pub use catalogue::{

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use kinship_migrations::MigratorTrait;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 pub use error::StoreError;
 

@@ -380,8 +380,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("ix_addresses_person", Addresses::Table, &["person_id"]))
-            .await?;
+        m.create_index(index(
+            "ix_addresses_person",
+            Addresses::Table,
+            &["person_id"],
+        ))
+        .await?;
         m.create_index(index(
             "ix_addresses_postcode",
             Addresses::Table,

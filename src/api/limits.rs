@@ -42,7 +42,9 @@ fn count_aliases(set: &SelectionSet, doc: &ExecutableDocument, depth: usize) -> 
             Selection::FragmentSpread(s) => doc
                 .fragments
                 .get(&s.node.fragment_name.node)
-                .map_or(0, |frag| count_aliases(&frag.node.selection_set.node, doc, depth + 1)),
+                .map_or(0, |frag| {
+                    count_aliases(&frag.node.selection_set.node, doc, depth + 1)
+                }),
         })
         .sum()
 }

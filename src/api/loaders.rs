@@ -34,13 +34,33 @@ macro_rules! gate_loader {
 
 gate_loader!(IdentityLoader, PersonId, Gated<Identity>, identity);
 gate_loader!(AddressLoader, PersonId, Gated<Vec<Address>>, addresses);
-gate_loader!(RelationshipLoader, PersonId, Gated<Vec<Relationship>>, relationships);
-gate_loader!(MembershipLoader, PersonId, Gated<Vec<FamilyMember>>, memberships);
-gate_loader!(InvolvementLoader, PersonId, Gated<Vec<Involvement>>, involvements);
+gate_loader!(
+    RelationshipLoader,
+    PersonId,
+    Gated<Vec<Relationship>>,
+    relationships
+);
+gate_loader!(
+    MembershipLoader,
+    PersonId,
+    Gated<Vec<FamilyMember>>,
+    memberships
+);
+gate_loader!(
+    InvolvementLoader,
+    PersonId,
+    Gated<Vec<Involvement>>,
+    involvements
+);
 gate_loader!(FamilyLoader, FamilyId, Family, families);
 gate_loader!(MembersLoader, FamilyId, MembersRead, family_members);
 gate_loader!(FactsLoader, (PersonId, FactQuery), FactsRead, facts);
-gate_loader!(OrganisationLoader, OrganisationId, Organisation, organisations);
+gate_loader!(
+    OrganisationLoader,
+    OrganisationId,
+    Organisation,
+    organisations
+);
 
 /// Existence of persons needs no purpose and is not logged: ids are random keys.
 pub struct PersonLoader(RequestGate);

@@ -403,7 +403,9 @@ impl Person {
         first: i32,
     ) -> Result<FactsRead> {
         if !(0..=MAX_FACTS).contains(&first) {
-            return Err(bad_input(format!("`first` must be between 0 and {MAX_FACTS}")));
+            return Err(bad_input(format!(
+                "`first` must be between 0 and {MAX_FACTS}"
+            )));
         }
         let query = FactQuery {
             filter,

@@ -66,6 +66,28 @@ impl Query {
         Ok(found.map(|()| Person(id)))
     }
 
+    /// Persons by id, in the order given; null where no person has the id. At most 100 ids:
+    /// for a caseload or a list the application already holds.
+    #[graphql(complexity = "ids.len().saturating_mul(child_complexity)")]
+    async fn people(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Person>>> {
+        if ids.len() > MAX_PAGE {
+            return Err(bad_input(format!("at most {MAX_PAGE} ids at once")));
+        }
+        let ids = ids
+            .iter()
+            .map(|id| parse_id::<PersonId>(id, "person"))
+            .collect::<Result<Vec<_>>>()?;
+        let found = loaders(ctx)?
+            .person
+            .load_many(ids.iter().copied())
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(ids
+            .into_iter()
+            .map(|id| found.contains_key(&id).then_some(Person(id)))
+            .collect())
+    }
+
     /// A family or household by id.
     async fn family(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Family>> {
         let id: FamilyId = parse_id(&id, "family")?;
@@ -81,7 +103,9 @@ impl Query {
     /// identifier, a family name or a postcode; a date of birth and a given-name prefix narrow
     /// the search. Persons you may not see are left out (and recorded for the board), so the
     /// results never disclose who else is known to services.
-    #[graphql(complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(0) as usize).saturating_mul(child_complexity)"
+    )]
     #[allow(
         clippy::too_many_arguments,
         reason = "each argument is one search criterion of the GraphQL field"

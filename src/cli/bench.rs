@@ -54,7 +54,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn api(args: ApiArgs) -> Result<(), CliError> {
     if args.requests == 0 || args.concurrency == 0 {
-        return Err(CliError::Usage("--requests and --concurrency must be at least 1".into()));
+        return Err(CliError::Usage(
+            "--requests and --concurrency must be at least 1".into(),
+        ));
     }
     let dir = std::env::temp_dir().join(format!("kinship-bench-{}", std::process::id()));
     tokio::fs::create_dir_all(&dir).await?;
@@ -84,12 +86,18 @@ async fn api(args: ApiArgs) -> Result<(), CliError> {
         let token = signer
             .sign(&p.principal)
             .map_err(|e| CliError::Failed(format!("cannot sign: {e}")))?;
-        for child in subjects_of(&pop, &p.principal, &[InvolvementKind::AllocatedSocialWorker]) {
+        for child in subjects_of(
+            &pop,
+            &p.principal,
+            &[InvolvementKind::AllocatedSocialWorker],
+        ) {
             targets.push((token.clone(), child));
         }
     }
     if targets.is_empty() {
-        return Err(CliError::Failed("the population has no allocated children".into()));
+        return Err(CliError::Failed(
+            "the population has no allocated children".into(),
+        ));
     }
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/graphql");
@@ -107,11 +115,13 @@ async fn api(args: ApiArgs) -> Result<(), CliError> {
                 .send()
                 .await;
             let ok = match res {
-                Ok(r) if r.status().is_success() => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .map(|body| body["data"]["person"]["facts"]["items"].as_array().map_or(0, Vec::len)),
+                Ok(r) if r.status().is_success() => {
+                    r.json::<serde_json::Value>().await.ok().map(|body| {
+                        body["data"]["person"]["facts"]["items"]
+                            .as_array()
+                            .map_or(0, Vec::len)
+                    })
+                }
                 _ => None,
             };
             (started.elapsed(), ok)
@@ -148,7 +158,10 @@ async fn api(args: ApiArgs) -> Result<(), CliError> {
         targets.len(),
         facts as f64 / (args.requests - failures).max(1) as f64
     );
-    println!("requests: {} measured, {} concurrent, {failures} failed", args.requests, args.concurrency);
+    println!(
+        "requests: {} measured, {} concurrent, {failures} failed",
+        args.requests, args.concurrency
+    );
     println!("throughput: {rps:.1} requests/s");
     println!("latency p50: {p50:.2} ms");
     println!("latency p99: {p99:.2} ms");

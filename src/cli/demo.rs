@@ -79,7 +79,10 @@ pub async fn fresh_demo_store(path: &Path) -> Result<Store, CliError> {
 }
 
 /// Generates and loads a population, returning it with how long each step took.
-pub async fn populate(store: &Store, spec: &PopulationSpec) -> Result<(Population, f64, f64), CliError> {
+pub async fn populate(
+    store: &Store,
+    spec: &PopulationSpec,
+) -> Result<(Population, f64, f64), CliError> {
     let started = Instant::now();
     let spec_owned = spec.clone();
     let pop = tokio::task::spawn_blocking(move || population::generate(&spec_owned))
@@ -100,7 +103,8 @@ pub fn subjects_of(pop: &Population, p: &Principal, kinds: &[InvolvementKind]) -
         .map(|i| i.started_at)
         .max()
         .unwrap_or_default();
-    let children: HashMap<PersonId, bool> = pop.persons.iter().map(|x| (x.id, x.is_child)).collect();
+    let children: HashMap<PersonId, bool> =
+        pop.persons.iter().map(|x| (x.id, x.is_child)).collect();
     let mut facts: HashMap<PersonId, usize> = HashMap::new();
     for f in &pop.facts {
         *facts.entry(f.person_id).or_default() += 1;
@@ -185,7 +189,10 @@ const BOARD_QUERY: &str = "{ me { subject roles purpose } person(id: \\\"ID\\\")
 fn showcase(pop: &Population, p: &Principal) -> Option<(Purpose, String)> {
     if p.has_role(Role::BoardMember) {
         let child = pop.persons.iter().find(|x| x.is_child)?.id;
-        return Some((Purpose::Audit, BOARD_QUERY.replace("ID", &child.to_string())));
+        return Some((
+            Purpose::Audit,
+            BOARD_QUERY.replace("ID", &child.to_string()),
+        ));
     }
     let show = SHOWCASES.iter().find(|s| p.has_role(s.role))?;
     let subjects = subjects_of(pop, p, show.kinds);
@@ -203,7 +210,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let config = Config::demo(&args.db, args.port, protocols);
     config.validate()?;
     let spec = PopulationSpec {
-        as_of: args.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        as_of: args
+            .as_of
+            .unwrap_or_else(|| chrono::Utc::now().date_naive()),
         ..PopulationSpec::new(args.families, args.seed)
     };
     println!("Kinship demo");
@@ -228,7 +237,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         rules.fingerprint(),
         config.protocols.dir.display()
     );
-    println!("  GraphQL    http://{addr}/graphql (GraphiQL in a browser; paste a token as `Authorization: Bearer ...`)");
+    println!(
+        "  GraphQL    http://{addr}/graphql (GraphiQL in a browser; paste a token as `Authorization: Bearer ...`)"
+    );
     println!("  health     http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics");
     println!();
     let signer = TokenSigner::from_config(&config.auth)
@@ -243,7 +254,11 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             "#   sub {}, agency {}, roles {}",
             p.subject,
             p.organisation,
-            p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+            p.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         match showcase(&pop, p) {
             Some((purpose, query)) => {
@@ -255,7 +270,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         }
         println!();
     }
-    println!("Press Ctrl-C to stop. Every read above is in the access log: `kinship audit verify -c` with DATABASE_URL={}.", args.db.display());
+    println!(
+        "Press Ctrl-C to stop. Every read above is in the access log: `kinship audit verify -c` with DATABASE_URL={}.",
+        args.db.display()
+    );
     crate::server::serve(hub.listener, hub.router, hub::shutdown_signal()).await?;
     hub.store.close().await?;
     println!("stopped");

@@ -60,9 +60,9 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     )?;
     let router = server::router(app, config);
     let addr = SocketAddr::new(config.server.host, config.server.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
-        CliError::Failed(format!("cannot listen on {addr}: {e}"))
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot listen on {addr}: {e}")))?;
     Ok(Hub {
         store,
         gate,

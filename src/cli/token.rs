@@ -40,7 +40,10 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
     let roles = args
         .roles
         .iter()
-        .map(|r| r.parse::<Role>().map_err(|e| CliError::Usage(format!("--role: {e}"))))
+        .map(|r| {
+            r.parse::<Role>()
+                .map_err(|e| CliError::Usage(format!("--role: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let token = signer
         .sign(&Principal {

@@ -65,7 +65,9 @@ impl Reason {
             Self::NoActiveProtocol => {
                 "no information-sharing protocol in force covers this data flowing from its holder to your organisation"
             }
-            Self::PurposeNotPermitted => "the protocol does not share this data for the purpose you declared",
+            Self::PurposeNotPermitted => {
+                "the protocol does not share this data for the purpose you declared"
+            }
             Self::RoleNotPermitted => "the protocol does not share this data with your role",
             Self::CategoryNotShared => "the protocol does not share this category of data",
             Self::NoLawfulCondition => {

@@ -250,7 +250,9 @@ fn check(p: &Protocol) -> Result<(), String> {
             }
         }
         if c.from.is_empty() || c.to.is_empty() || c.purposes.is_empty() || c.roles.is_empty() {
-            return Err(format!("{name}: from, to, purposes and roles must not be empty"));
+            return Err(format!(
+                "{name}: from, to, purposes and roles must not be empty"
+            ));
         }
         if c.categories.is_empty() {
             return Err(format!("{name}: shares no categories"));
@@ -267,7 +269,10 @@ fn check(p: &Protocol) -> Result<(), String> {
     if let Some(end) = p.expires_on
         && end < p.effective_from
     {
-        return Err(format!("protocol `{}` expires before it takes effect", p.id));
+        return Err(format!(
+            "protocol `{}` expires before it takes effect",
+            p.id
+        ));
     }
     Ok(())
 }

@@ -132,7 +132,12 @@ impl ProtocolRules {
     /// The first step of `clause` a read fails, or `None` when it passes every step.
     /// Returns whether break-glass could override the failure: only when every failing step
     /// is relationship or consent.
-    fn evaluate(&self, clause: &Clause, q: &Question<'_>, purpose: Purpose) -> Option<(Reason, bool)> {
+    fn evaluate(
+        &self,
+        clause: &Clause,
+        q: &Question<'_>,
+        purpose: Purpose,
+    ) -> Option<(Reason, bool)> {
         if !clause.purposes.contains(&purpose) {
             return Some((Reason::PurposeNotPermitted, false));
         }
@@ -210,13 +215,11 @@ fn consent_failure(
 ) -> Option<Reason> {
     let consent = covering_consent(q, purpose);
     let state = consent.map(|c| c.state);
-    if clause.explicit_consent_for_heightened
-        && class == Some(DataClass::SpecialCategoryHeightened)
+    if clause.explicit_consent_for_heightened && class == Some(DataClass::SpecialCategoryHeightened)
     {
         // Explicit means the consent names this category, not a blanket "all categories".
-        let explicit = consent.is_some_and(|c| {
-            c.state == ConsentState::Given && c.categories.contains(&q.category)
-        });
+        let explicit = consent
+            .is_some_and(|c| c.state == ConsentState::Given && c.categories.contains(&q.category));
         return match (explicit, state) {
             (true, _) => None,
             (false, Some(ConsentState::Withdrawn)) => Some(Reason::ConsentWithdrawn),

@@ -359,16 +359,27 @@ mod tests {
         code.sort();
         let mut file: Vec<String> = listed.into_iter().cloned().collect();
         file.sort();
-        assert_eq!(code, file, "{what}: the enum and schema/catalogue.toml differ");
+        assert_eq!(
+            code, file,
+            "{what}: the enum and schema/catalogue.toml differ"
+        );
     }
 
     #[test]
     fn catalogue_file_lists_exactly_the_values_the_code_knows() {
         let c = Catalogue::embedded();
-        same_keys(DataCategory::ALL, c.categories.keys().collect(), "categories");
+        same_keys(
+            DataCategory::ALL,
+            c.categories.keys().collect(),
+            "categories",
+        );
         same_keys(Purpose::ALL, c.purposes.keys().collect(), "purposes");
         same_keys(Role::ALL, c.roles.keys().collect(), "roles");
-        same_keys(AgencyKind::ALL, c.agency_kinds.keys().collect(), "agency kinds");
+        same_keys(
+            AgencyKind::ALL,
+            c.agency_kinds.keys().collect(),
+            "agency kinds",
+        );
         same_keys(Agency::ALL, c.agencies.keys().collect(), "agencies");
         same_keys(
             InvolvementKind::ALL,
@@ -393,7 +404,14 @@ mod tests {
         let school: OrganisationId = "school:8012000".parse().expect("valid id");
         assert_eq!(school.kind(), AgencyKind::School);
         assert_eq!(school, OrganisationId::new(AgencyKind::School, "8012000"));
-        for bad in ["school", "school:", "bank:1", ":1", "school:a b", "school:x;y"] {
+        for bad in [
+            "school",
+            "school:",
+            "bank:1",
+            ":1",
+            "school:a b",
+            "school:x;y",
+        ] {
             assert!(bad.parse::<OrganisationId>().is_err(), "{bad} accepted");
         }
     }

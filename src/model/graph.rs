@@ -15,7 +15,13 @@ macro_rules! redacted_debug {
     ($t:ty, $id:ident) => {
         impl fmt::Debug for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{} {{ {}: {}, .. }}", stringify!($t), stringify!($id), self.$id)
+                write!(
+                    f,
+                    "{} {{ {}: {}, .. }}",
+                    stringify!($t),
+                    stringify!($id),
+                    self.$id
+                )
             }
         }
     };

@@ -138,7 +138,9 @@ impl FromStr for NhsNumber {
         let mut digits = [0u8; 10];
         let mut n = 0;
         for c in s.chars().filter(|c| !matches!(c, ' ' | '-')) {
-            let d = c.to_digit(10).ok_or(IdentifierError::Malformed(Self::NAME))?;
+            let d = c
+                .to_digit(10)
+                .ok_or(IdentifierError::Malformed(Self::NAME))?;
             if n == 10 {
                 return Err(IdentifierError::Malformed(Self::NAME));
             }
@@ -319,7 +321,13 @@ impl FromStr for PncId {
 
 impl fmt::Display for PncId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}/{:07}{}", self.year, self.serial, char::from(self.check))
+        write!(
+            f,
+            "{:04}/{:07}{}",
+            self.year,
+            self.serial,
+            char::from(self.check)
+        )
     }
 }
 
@@ -340,7 +348,10 @@ mod tests {
         assert!("943 476 5919".parse::<NhsNumber>().is_ok());
         assert!("943-476-5919".parse::<NhsNumber>().is_ok());
         assert!("9990000018".parse::<NhsNumber>().is_ok());
-        assert!("9990000050".parse::<NhsNumber>().is_ok(), "check 11 becomes 0");
+        assert!(
+            "9990000050".parse::<NhsNumber>().is_ok(),
+            "check 11 becomes 0"
+        );
         assert_eq!(
             "9990000019".parse::<NhsNumber>(),
             Err(IdentifierError::CheckFailed("NHS number"))
@@ -355,21 +366,33 @@ mod tests {
         );
         for last in 0..=9 {
             let s = format!("999000000{last}");
-            assert!(s.parse::<NhsNumber>().is_err(), "nothing starting 999000000 is valid");
+            assert!(
+                s.parse::<NhsNumber>().is_err(),
+                "nothing starting 999000000 is valid"
+            );
         }
     }
 
     #[test]
     fn upns_from_the_domain_reference() {
-        assert_eq!("B801200005001".parse::<Upn>().map(|u| u.to_string()).ok(), Some("B801200005001".into()));
+        assert_eq!(
+            "B801200005001".parse::<Upn>().map(|u| u.to_string()).ok(),
+            Some("B801200005001".into())
+        );
         assert!("b801200005001".parse::<Upn>().is_ok(), "upper-cased first");
         assert_eq!(
             "A801200005001".parse::<Upn>(),
             Err(IdentifierError::CheckFailed("UPN"))
         );
         assert!("P93820150001A".parse::<Upn>().is_ok(), "temporary UPN");
-        assert!("I801200005001".parse::<Upn>().is_err(), "I is not a check letter");
-        assert_eq!(Upn::permanent(801, 2000, 5, 1).map(|u| u.to_string()), Some("B801200005001".into()));
+        assert!(
+            "I801200005001".parse::<Upn>().is_err(),
+            "I is not a check letter"
+        );
+        assert_eq!(
+            Upn::permanent(801, 2000, 5, 1).map(|u| u.to_string()),
+            Some("B801200005001".into())
+        );
     }
 
     #[test]

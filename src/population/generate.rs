@@ -3225,8 +3225,9 @@ impl<'s> Generator<'s> {
         });
     }
 
-    /// The identifiers an organisation holds: NHS numbers at the GP, the UPN at the current
-    /// school, the LA's person id, and a PNC ID at the police.
+    /// The identifiers an organisation holds: NHS numbers in every health record and in the
+    /// LA's record of a child it knows, the UPN at the current school, the LA's person id, and
+    /// a PNC ID at the police.
     fn identifiers(
         &mut self,
         member: &Member,
@@ -3234,28 +3235,39 @@ impl<'s> Generator<'s> {
         organisation: &OrganisationId,
         record: SourceRecordId,
     ) {
-        let held: Option<(IdentifierSystem, String, bool)> = match organisation.kind() {
-            AgencyKind::GpPractice => member
+        let nhs = || {
+            member
                 .nhs
                 .clone()
-                .map(|n| (IdentifierSystem::NhsNumber, n, member.nhs_verified)),
+                .map(|n| (IdentifierSystem::NhsNumber, n, member.nhs_verified))
+        };
+        let held: Vec<(IdentifierSystem, String, bool)> = match organisation.kind() {
+            AgencyKind::GpPractice
+            | AgencyKind::AcuteTrust
+            | AgencyKind::CommunityTrust
+            | AgencyKind::MentalHealthTrust => nhs().into_iter().collect(),
             AgencyKind::School => member
                 .school
                 .as_ref()
                 .filter(|s| s.current == org)
                 .and_then(|s| s.upn.clone())
-                .map(|u| (IdentifierSystem::Upn, u, true)),
-            AgencyKind::LocalAuthority => member
-                .la_id
-                .clone()
-                .map(|id| (IdentifierSystem::LaPersonId, id, true)),
+                .map(|u| (IdentifierSystem::Upn, u, true))
+                .into_iter()
+                .collect(),
+            AgencyKind::LocalAuthority => match member.la_id.clone() {
+                Some(id) => std::iter::once((IdentifierSystem::LaPersonId, id, true))
+                    .chain(nhs())
+                    .collect(),
+                None => vec![],
+            },
             AgencyKind::Police => member
                 .pnc
                 .clone()
-                .map(|p| (IdentifierSystem::PncId, p, true)),
-            _ => None,
+                .map(|p| (IdentifierSystem::PncId, p, true))
+                .into_iter()
+                .collect(),
         };
-        if let Some((system, value, verified)) = held {
+        for (system, value, verified) in held {
             self.pop.identifiers.push(Identifier {
                 person_id: member.id,
                 system,

@@ -147,7 +147,11 @@ impl TokenVerifier {
             return Err(AuthError::Algorithm);
         }
         if is_hmac(header.alg) {
-            return self.shared.clone().map(|k| vec![k]).ok_or(AuthError::Algorithm);
+            return self
+                .shared
+                .clone()
+                .map(|k| vec![k])
+                .ok_or(AuthError::Algorithm);
         }
         let mut keys = self.public.clone();
         if let Some(set) = &self.jwks {
@@ -158,7 +162,11 @@ impl TokenVerifier {
             if matching.is_empty() && keys.is_empty() {
                 return Err(AuthError::UnknownKey);
             }
-            keys.extend(matching.into_iter().filter_map(|j| DecodingKey::from_jwk(j).ok()));
+            keys.extend(
+                matching
+                    .into_iter()
+                    .filter_map(|j| DecodingKey::from_jwk(j).ok()),
+            );
         }
         Ok(keys)
     }
@@ -167,6 +175,7 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthError::Algorithm,
+            _ if names_unknown_algorithm(token) => AuthError::Algorithm,
             _ => AuthError::Malformed,
         })?;
         let mut last = AuthError::Signature;
@@ -183,6 +192,22 @@ impl TokenVerifier {
         }
         Err(last)
     }
+}
+
+/// Whether a token's header is readable JSON naming an algorithm we do not know (`none`
+/// among them): worth saying so, rather than "malformed".
+fn names_unknown_algorithm(token: &str) -> bool {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(str::to_owned))
+        .is_some_and(|alg| alg.parse::<Algorithm>().is_err())
 }
 
 fn map_error(e: &jsonwebtoken::errors::Error) -> AuthError {

@@ -82,7 +82,8 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
 
 /// A request-level error: `{"errors": [...]}` with no `data`.
 pub fn error_response(code: ErrorCode, message: &str, media: Option<Media>) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     let mut response = (code.status(), axum::Json(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -110,9 +111,10 @@ fn unauthorized(e: &AuthError) -> Response {
         AuthError::Missing => "Bearer realm=\"kinship\"",
         _ => "Bearer realm=\"kinship\", error=\"invalid_token\"",
     };
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }
 
@@ -175,12 +177,17 @@ pub async fn post_handler(
                 "send the request as `Content-Type: application/json`",
             ));
         }
-        serde_json::from_slice::<async_graphql::Request>(&body).map_err(|_| {
+        let bad = || {
             Rejection::new(
                 ErrorCode::BadRequest,
                 "the body is not a GraphQL request: expected JSON with a `query` string",
             )
-        })
+        };
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+        if !value.get("query").is_some_and(serde_json::Value::is_string) {
+            return Err(bad());
+        }
+        serde_json::from_value::<async_graphql::Request>(value).map_err(|_| bad())
     })
     .await
 }
@@ -328,7 +335,11 @@ async fn handle(
     graphql_response(&response, f.request_error, media)
 }
 
-fn graphql_response(response: &async_graphql::Response, request_error: bool, media: Media) -> Response {
+fn graphql_response(
+    response: &async_graphql::Response,
+    request_error: bool,
+    media: Media,
+) -> Response {
     let (status, body) = if request_error {
         // A request error: no `data` entry (spec §7.1.2); 400 for the new media type.
         let status = match media {
@@ -367,11 +378,15 @@ mod tests {
         assert_eq!(negotiate(&HeaderMap::new()), Some(Media::Json));
         assert_eq!(negotiate(&accept("*/*")), Some(Media::Json));
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
             Some(Media::GraphqlResponseJson)
         );
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json;q=0.5, application/json")),
+            negotiate(&accept(
+                "application/graphql-response+json;q=0.5, application/json"
+            )),
             Some(Media::Json)
         );
         assert_eq!(negotiate(&accept("text/csv")), None);

@@ -43,7 +43,10 @@ pub async fn metrics(State(app): State<App>) -> Response {
     let m = &app.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     };
     counter(
         "kinship_db_statements_total",

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{
-    addresses, families, family_members, facts, involvements, person_identifiers, person_names,
+    addresses, facts, families, family_members, involvements, person_identifiers, person_names,
     persons, relationships,
 };
 use super::error::StoreError;
@@ -345,9 +345,7 @@ impl FactFilter {
     fn condition(&self) -> Condition {
         let mut c = Condition::all();
         if !self.categories.is_empty() {
-            c = c.add(
-                facts::Column::Category.is_in(self.categories.iter().map(|c| c.as_str())),
-            );
+            c = c.add(facts::Column::Category.is_in(self.categories.iter().map(|c| c.as_str())));
         }
         if let Some(agency) = self.agency {
             c = c.add(facts::Column::Agency.eq(agency.as_str()));
@@ -528,7 +526,9 @@ pub async fn search(
     after: Option<PersonId>,
     limit: u64,
 ) -> Result<Vec<PersonId>, StoreError> {
-    let mut q = persons::Entity::find().select_only().column(persons::Column::Id);
+    let mut q = persons::Entity::find()
+        .select_only()
+        .column(persons::Column::Id);
     if let Some(family) = &criteria.family_name {
         let mut names = Query::select()
             .column(person_names::Column::PersonId)

@@ -7,7 +7,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
 
 use super::StoreError;
 use super::entity::{
-    addresses, consents, families, family_members, facts, involvements, organisations,
+    addresses, consents, facts, families, family_members, involvements, organisations,
     person_identifiers, person_names, persons, relationships, source_records,
 };
 use super::graph::normalise_name;
@@ -29,7 +29,9 @@ where
     for row in rows {
         batch.push(row);
         if batch.len() == CHUNK {
-            E::insert_many(std::mem::take(&mut batch)).exec(conn).await?;
+            E::insert_many(std::mem::take(&mut batch))
+                .exec(conn)
+                .await?;
         }
     }
     if !batch.is_empty() {
@@ -56,11 +58,13 @@ pub async fn population(
     let txn = db.begin().await?;
     insert_chunks(
         &txn,
-        pop.organisations.iter().map(|o| organisations::ActiveModel {
-            id: Set(o.id.to_string()),
-            kind: Set(o.id.kind().to_string()),
-            name: Set(o.name.clone()),
-        }),
+        pop.organisations
+            .iter()
+            .map(|o| organisations::ActiveModel {
+                id: Set(o.id.to_string()),
+                kind: Set(o.id.kind().to_string()),
+                name: Set(o.name.clone()),
+            }),
     )
     .await?;
     insert_chunks(
@@ -78,17 +82,19 @@ pub async fn population(
     .await?;
     insert_chunks(
         &txn,
-        pop.source_records.iter().map(|s| source_records::ActiveModel {
-            id: Set(s.id.0),
-            connector: Set(s.connector.clone()),
-            organisation_id: Set(s.organisation.to_string()),
-            source_key: Set(s.source_key.clone()),
-            fetched_at: Set(s.fetched_at),
-            content_hash: Set(s.content_hash.clone()),
-            payload: Set(s.payload.clone()),
-            person_id: Set(s.person_id.map(|p| p.0)),
-            link_method: Set(s.link_method.clone()),
-        }),
+        pop.source_records
+            .iter()
+            .map(|s| source_records::ActiveModel {
+                id: Set(s.id.0),
+                connector: Set(s.connector.clone()),
+                organisation_id: Set(s.organisation.to_string()),
+                source_key: Set(s.source_key.clone()),
+                fetched_at: Set(s.fetched_at),
+                content_hash: Set(s.content_hash.clone()),
+                payload: Set(s.payload.clone()),
+                person_id: Set(s.person_id.map(|p| p.0)),
+                link_method: Set(s.link_method.clone()),
+            }),
     )
     .await?;
     insert_chunks(
@@ -108,15 +114,17 @@ pub async fn population(
     .await?;
     insert_chunks(
         &txn,
-        pop.identifiers.iter().map(|i| person_identifiers::ActiveModel {
-            id: Set(uuid::Uuid::new_v4()),
-            person_id: Set(i.person_id.0),
-            system: Set(i.system.as_str().to_owned()),
-            value: Set(i.value.clone()),
-            verified: Set(i.verified),
-            organisation_id: Set(i.organisation.to_string()),
-            source_record_id: Set(i.source_record.map(|s| s.0)),
-        }),
+        pop.identifiers
+            .iter()
+            .map(|i| person_identifiers::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                person_id: Set(i.person_id.0),
+                system: Set(i.system.as_str().to_owned()),
+                value: Set(i.value.clone()),
+                verified: Set(i.verified),
+                organisation_id: Set(i.organisation.to_string()),
+                source_record_id: Set(i.source_record.map(|s| s.0)),
+            }),
     )
     .await?;
     insert_chunks(
@@ -161,15 +169,17 @@ pub async fn population(
     .await?;
     insert_chunks(
         &txn,
-        pop.relationships.iter().map(|r| relationships::ActiveModel {
-            id: Set(uuid::Uuid::new_v4()),
-            person_id: Set(r.person_id.0),
-            related_person_id: Set(r.related_person.0),
-            kind: Set(r.kind.as_str().to_owned()),
-            parental_responsibility: Set(r.parental_responsibility),
-            organisation_id: Set(r.organisation.to_string()),
-            source_record_id: Set(r.source_record.map(|s| s.0)),
-        }),
+        pop.relationships
+            .iter()
+            .map(|r| relationships::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                person_id: Set(r.person_id.0),
+                related_person_id: Set(r.related_person.0),
+                kind: Set(r.kind.as_str().to_owned()),
+                parental_responsibility: Set(r.parental_responsibility),
+                organisation_id: Set(r.organisation.to_string()),
+                source_record_id: Set(r.source_record.map(|s| s.0)),
+            }),
     )
     .await?;
     insert_chunks(
@@ -233,6 +243,10 @@ pub async fn population(
 /// Whether the graph holds any person yet (the demo loads only into an empty store).
 pub async fn is_empty(conn: &impl ConnectionTrait) -> Result<bool, StoreError> {
     use sea_orm::{PaginatorTrait, QuerySelect};
-    let n = persons::Entity::find().select_only().limit(1).count(conn).await?;
+    let n = persons::Entity::find()
+        .select_only()
+        .limit(1)
+        .count(conn)
+        .await?;
     Ok(n == 0)
 }

@@ -235,7 +235,10 @@ mod tests {
             next: None,
         };
         let found = undeclared_categories(&manifest, &batch);
-        assert_eq!(found.into_iter().collect::<Vec<_>>(), vec![("police.incident".to_string(), 2)]);
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            vec![("police.incident".to_string(), 2)]
+        );
     }
 
     #[test]

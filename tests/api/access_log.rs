@@ -1,0 +1,181 @@
+//! The access log: one entry per request that touched personal data, written before the
+//! response leaves; no entry for a request that read none; no response when it cannot be
+//! written; a chain that `verify` checks.
+
+use kinship::audit::{AccessLog, Break, query_hash};
+use kinship::model::InvolvementKind;
+use serde_json::json;
+
+use crate::helpers::on_each_backend;
+use crate::helpers::spawn_app;
+use crate::reads::involved;
+
+const READ: &str =
+    "query Read($id: ID!) { person(id: $id) { names { given } addresses { postcode } } }";
+
+#[tokio::test]
+async fn each_request_that_reads_personal_data_writes_one_entry_and_others_none() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 30).await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        let reply = app
+            .query(&sw, Some("safeguarding"), "{ me { subject } }", json!({}))
+            .await;
+        assert_eq!(reply.status, 200);
+        assert!(app.log().await.is_empty(), "`me` reads nobody's data");
+
+        let reply = app
+            .query(
+                &sw,
+                Some("safeguarding"),
+                READ,
+                json!({ "id": child.to_string() }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let log = app.log().await;
+        assert_eq!(log.len(), 1);
+        let e = &log[0];
+        assert_eq!(e.seq, 1);
+        assert_eq!(e.principal_subject, sw.subject);
+        assert_eq!(e.principal_organisation, sw.organisation.to_string());
+        assert_eq!(e.principal_roles, vec!["social_worker".to_string()]);
+        assert_eq!(e.purpose.as_deref(), Some("safeguarding"));
+        assert_eq!(e.operation_name.as_deref(), None);
+        assert_eq!(e.query_hash, query_hash(READ));
+        assert_eq!(
+            Some(e.request_id.clone()),
+            reply.request_id,
+            "the entry names the response's request id"
+        );
+        assert_eq!(e.client_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(e.subjects, vec![child]);
+        assert!(!e.break_glass);
+        let reads = e.reads["reads"].as_array().unwrap();
+        for category in ["person.identity", "person.contact"] {
+            let r = reads
+                .iter()
+                .find(|r| r["category"] == category)
+                .unwrap_or_else(|| panic!("{category} logged"));
+            assert_eq!(r["decision"], "permitted");
+            assert_eq!(r["protocol"], "P-MASH");
+            assert_eq!(r["protocol_version"], "3.0");
+            assert_eq!(r["clause"], "4.1");
+            assert!(r["released"].as_u64().unwrap() >= 1);
+        }
+        assert!(e.reads["rules"].as_str().unwrap().contains("P-MASH@3.0"));
+
+        // A refused read is a decision too, and is logged.
+        let dsl_reply = app
+            .query(
+                &kinship::model::Principal {
+                    subject: "nobody".into(),
+                    ..sw.clone()
+                },
+                Some("safeguarding"),
+                READ,
+                json!({ "id": child.to_string() }),
+            )
+            .await;
+        assert_eq!(dsl_reply.status, 200);
+        let log = app.log().await;
+        assert_eq!(log.len(), 2);
+        let refused = log[1].reads["reads"].as_array().unwrap();
+        assert!(
+            refused
+                .iter()
+                .all(|r| r["released"] == 0 && r["withheld"].as_u64().unwrap() > 0),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|r| r["decision"] == "no_legitimate_relationship"),
+            "{refused:?}"
+        );
+        assert_eq!(log[1].prev_hash, log[0].entry_hash, "entries are chained");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_fails_when_its_entry_cannot_be_written() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        let (sw, child) = involved(&app.population, InvolvementKind::AllocatedSocialWorker, None);
+        app.exec(
+            &["CREATE TRIGGER refuse_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log offline'); END"],
+            &[
+                "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log offline'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION refuse_log()",
+            ],
+        )
+        .await;
+        let reply = app.query(&sw, Some("safeguarding"), READ, json!({ "id": child.to_string() })).await;
+        assert_eq!(reply.status, 503, "{:?}", reply.body);
+        assert_eq!(reply.codes(), vec!["AUDIT_UNAVAILABLE"]);
+        assert!(reply.body.get("data").is_none(), "no data leaves without its log entry");
+        let text = reply.body.to_string();
+        let name = app.population.names.iter().find(|n| n.person_id == child).unwrap();
+        assert!(!text.contains(&name.family), "no personal data in the refusal");
+        assert!(app.log().await.is_empty());
+        // A request that reads no personal data needs no entry, so it still works.
+        let reply = app.query(&sw, Some("safeguarding"), "{ me { subject } }", json!({})).await;
+        assert_eq!(reply.status, 200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn verify_accepts_the_chain_and_names_a_changed_entry() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        for _ in 0..5 {
+            let reply = app
+                .query(
+                    &sw,
+                    Some("safeguarding"),
+                    READ,
+                    json!({ "id": child.to_string() }),
+                )
+                .await;
+            assert_eq!(reply.status, 200);
+        }
+        let log = AccessLog::new(app.store.clone());
+        let report = log.verify(1).await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.checked, report.head), (5, 5));
+
+        let both = |sql: &'static str| [sql];
+        app.exec(
+            &both("UPDATE access_log SET purpose = 'early_help' WHERE seq = 3"),
+            &both("UPDATE access_log SET purpose = 'early_help' WHERE seq = 3"),
+        )
+        .await;
+        let report = log.verify(1).await.unwrap();
+        assert_eq!(report.first_break, Some((3, Break::Changed)));
+
+        let cut = [
+            "DELETE FROM access_log_subjects WHERE seq = 5",
+            "DELETE FROM access_log WHERE seq = 5",
+            "UPDATE access_log SET purpose = 'safeguarding' WHERE seq = 3",
+        ];
+        app.exec(&cut, &cut).await;
+        let report = log.verify(1).await.unwrap();
+        assert_eq!(
+            report.first_break,
+            Some((5, Break::Truncated { head: 5 })),
+            "a cut tail is found"
+        );
+    })
+    .await;
+}

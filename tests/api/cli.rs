@@ -1,0 +1,116 @@
+//! The binary's commands: configuration errors name the key, tokens only where a shared
+//! secret is configured, the schema prints.
+
+use std::process::Command;
+
+fn kinship() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kinship"));
+    c.env_remove("DATABASE_URL").env_remove("KINSHIP_CONFIG");
+    c
+}
+
+fn run(c: &mut Command) -> (bool, String, String) {
+    let out = c.output().expect("run kinship");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_key_or_value_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kinship.toml");
+    std::fs::write(&file, "[server]\nprot = 8080\n").unwrap();
+    let (ok, _, err) = run(kinship().args(["serve", "--config"]).arg(&file));
+    assert!(!ok);
+    assert!(err.contains("prot"), "names the unknown key: {err}");
+
+    std::fs::write(
+        &file,
+        "[database]\nurl = \"mysql://root:hunter2@db/k\"\n[auth]\nshared_secret = \"short\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(kinship()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .current_dir(env!("CARGO_MANIFEST_DIR")));
+    assert!(!ok);
+    assert!(
+        err.contains("database.url: expected a sqlite path or postgres:// URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("auth.shared_secret: must be at least 32 bytes"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !err.contains("short\""),
+        "no secret echoed: {err}"
+    );
+
+    // The environment overrides the file, and its errors name the key too.
+    std::fs::write(&file, "[server]\nport = 8080\n").unwrap();
+    let (ok, _, err) = run(kinship()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env("KINSHIP_SERVER__PORT", "eighty"));
+    assert!(!ok);
+    assert!(err.to_lowercase().contains("server.port"), "{err}");
+}
+
+#[test]
+fn token_signing_is_refused_without_a_shared_secret_and_works_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kinship.toml");
+    std::fs::write(&file, "[auth]\nalgorithms = [\"RS256\"]\n").unwrap();
+    let (ok, _, err) = run(kinship()
+        .args([
+            "token", "--sub", "x", "--agency", "school:1", "--role", "dsl", "--config",
+        ])
+        .arg(&file));
+    assert!(!ok);
+    assert!(err.contains("shared_secret"), "{err}");
+
+    std::fs::write(
+        &file,
+        "[auth]\nshared_secret = \"0123456789abcdef0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(kinship()
+        .args([
+            "token",
+            "--sub",
+            "dsl-1",
+            "--agency",
+            "school:9991001",
+            "--role",
+            "dsl",
+            "--config",
+        ])
+        .arg(&file));
+    assert!(ok, "{err}");
+    assert_eq!(out.trim().split('.').count(), 3, "a JWT: {out}");
+
+    let (ok, _, err) = run(kinship()
+        .args([
+            "token", "--sub", "x", "--agency", "bank:1", "--role", "dsl", "--config",
+        ])
+        .arg(&file));
+    assert!(!ok && err.contains("--agency"), "{err}");
+}
+
+#[test]
+fn schema_prints_the_sdl_and_help_is_complete() {
+    let (ok, out, _) = run(kinship().arg("schema"));
+    assert!(ok);
+    assert_eq!(out, kinship::api::sdl());
+    let (ok, out, _) = run(kinship().arg("--help"));
+    assert!(ok);
+    for command in [
+        "demo", "serve", "migrate", "schema", "token", "audit", "bench",
+    ] {
+        assert!(out.contains(command), "--help lists {command}");
+    }
+}
