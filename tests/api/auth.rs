@@ -147,3 +147,77 @@ async fn a_role_without_access_gets_graphql_errors_not_a_crash() {
     })
     .await;
 }
+
+mod identity_provider_keys {
+    //! Production verification: an identity provider's public key as a PEM file or a JWKS.
+
+    use std::path::PathBuf;
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use kinship::config::AuthConfig;
+    use kinship::server::auth::{AuthError, TokenVerifier};
+
+    use super::claims;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    fn es256(kid: Option<&str>) -> String {
+        let key =
+            EncodingKey::from_ec_pem(&std::fs::read(fixture("idp-es256-private.pem")).unwrap())
+                .unwrap();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_owned);
+        let c = claims("https://idp.example.org/", "kinship", 600, 0);
+        jsonwebtoken::encode(&header, &c, &key).unwrap()
+    }
+
+    fn config() -> AuthConfig {
+        AuthConfig {
+            issuer: "https://idp.example.org/".into(),
+            algorithms: vec!["ES256".into()],
+            ..AuthConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_pem_public_key_verifies_its_tokens() {
+        let verifier = TokenVerifier::from_config(&AuthConfig {
+            public_key_files: vec![fixture("idp-es256-public.pem")],
+            ..config()
+        })
+        .unwrap();
+        let p = verifier.verify(&es256(None)).expect("verified");
+        assert_eq!(p.subject, "sw-test");
+        assert_eq!(p.organisation.to_string(), "local_authority:999");
+    }
+
+    #[test]
+    fn a_jwks_verifies_by_kid_and_refuses_unknown_keys_and_algorithms() {
+        let verifier = TokenVerifier::from_config(&AuthConfig {
+            jwks_file: Some(fixture("idp-jwks.json")),
+            ..config()
+        })
+        .unwrap();
+        assert!(verifier.verify(&es256(Some("idp-2026"))).is_ok());
+        assert!(
+            verifier.verify(&es256(None)).is_ok(),
+            "no kid: every key is tried"
+        );
+        assert_eq!(
+            verifier.verify(&es256(Some("retired-2019"))),
+            Err(AuthError::UnknownKey)
+        );
+        // An HS256 token is refused when only ES256 is allowed, whatever secret signed it.
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims("https://idp.example.org/", "kinship", 600, 0),
+            &EncodingKey::from_secret(b"guessable"),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&hs), Err(AuthError::Algorithm));
+    }
+}
