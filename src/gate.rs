@@ -254,7 +254,7 @@ impl RequestGate {
                 cache.insert(
                     *id,
                     Arc::new(SubjectContext {
-                        person: person.map(|x| x.id),
+                        person: person.cloned(),
                         shielded: person.is_some_and(|x| x.shielded),
                         involvements,
                         consents: consents
@@ -382,7 +382,10 @@ impl RequestGate {
         self.require_purpose()?;
         let contexts = self.contexts(ids).await?;
         let conn = self.inner.store.conn();
-        let persons = graph::persons(conn, ids).await?;
+        let persons: Vec<_> = ids
+            .iter()
+            .filter_map(|id| contexts.get(id).and_then(|c| c.person.clone()))
+            .collect();
         let mut names = Self::by_person(ids, graph::names(conn, ids).await?, |n| n.person_id);
         let mut idents =
             Self::by_person(ids, graph::identifiers(conn, ids).await?, |i| i.person_id);
@@ -524,7 +527,7 @@ impl RequestGate {
             .into_iter()
             .filter_map(|(id, rows)| {
                 let ctx = contexts.get(&id)?;
-                ctx.person?;
+                ctx.person.as_ref()?;
                 Some((id, self.release(ctx, id, rows, &key)))
             })
             .collect())

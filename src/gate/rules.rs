@@ -14,13 +14,14 @@ use super::protocol::{Clause, ConsentRule, Protocol, RelationshipRule};
 use crate::model::catalogue::Catalogue;
 use crate::model::{
     AgencyKind, Consent, ConsentState, DataCategory, DataClass, InvolvementKind, OrganisationId,
-    PersonId, Principal, Purpose,
+    Person, Principal, Purpose,
 };
 
 /// What the gate knows about the subject of a read, loaded once per request and person.
 #[derive(Clone, Debug, Default)]
 pub struct SubjectContext {
-    pub person: Option<PersonId>,
+    /// The person node (date of birth, sex, shield); `None` when no person has the id.
+    pub person: Option<Person>,
     /// The person is shielded: contact details and relationships are withheld.
     pub shielded: bool,
     /// Involvements the principal holds now with the person or one of their families.
