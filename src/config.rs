@@ -380,6 +380,17 @@ impl Config {
         }
     }
 
+    /// Checks only what a command that opens the database needs (`migrate`, `audit verify`).
+    pub fn validate_store(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        self.database.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
     /// The configuration `kinship demo` runs with: a SQLite file, a fresh random shared
     /// secret (so demo tokens die with the process) and the shipped protocols.
     pub fn demo(db: &Path, port: u16, protocols: PathBuf) -> Self {

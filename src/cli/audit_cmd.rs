@@ -24,7 +24,8 @@ pub enum AuditCommand {
 pub async fn run(command: AuditCommand) -> Result<(), CliError> {
     match command {
         AuditCommand::Verify { from, config } => {
-            let mut config = hub::config(config.as_deref(), None)?;
+            let mut config = crate::config::Config::load(config.as_deref())?;
+            config.validate_store()?;
             config.database.migrate_on_start = false;
             let store = hub::open_store(&config).await?;
             let report = AccessLog::new(store.clone()).verify(from).await?;

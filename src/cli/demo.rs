@@ -271,7 +271,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         println!();
     }
     println!(
-        "Press Ctrl-C to stop. Every read above is in the access log: `kinship audit verify -c` with DATABASE_URL={}.",
+        "Press Ctrl-C to stop. Every read is in the access log; check its chain with `DATABASE_URL={} kinship audit verify`.",
         args.db.display()
     );
     crate::server::serve(hub.listener, hub.router, hub::shutdown_signal()).await?;

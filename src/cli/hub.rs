@@ -129,7 +129,7 @@ pub async fn serve(
 pub async fn migrate(file: Option<&Path>) -> Result<(), CliError> {
     let mut config = Config::load(file)?;
     config.database.migrate_on_start = false;
-    config.validate()?;
+    config.validate_store()?;
     let store = open_store(&config).await?;
     store.migrate().await?;
     println!("migrations applied");
