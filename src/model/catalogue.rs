@@ -389,6 +389,40 @@ mod tests {
     }
 
     #[test]
+    fn the_connector_sdk_knows_the_same_catalogue() {
+        use kinship_connector_sdk::catalogue as sdk;
+        let names = |all: &[&str]| {
+            let mut v: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+            v.sort();
+            v
+        };
+        let hub = |all: Vec<String>| {
+            let mut v = all;
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(sdk::CATEGORIES),
+            hub(DataCategory::ALL.iter().map(|c| c.to_string()).collect())
+        );
+        assert_eq!(
+            names(sdk::AGENCIES),
+            hub(Agency::ALL.iter().map(|c| c.to_string()).collect())
+        );
+        assert_eq!(
+            names(sdk::AGENCY_KINDS),
+            hub(AgencyKind::ALL.iter().map(|c| c.to_string()).collect())
+        );
+        assert_eq!(
+            names(sdk::IDENTIFIER_SYSTEMS),
+            hub(crate::model::IdentifierSystem::ALL
+                .iter()
+                .map(|c| c.to_string())
+                .collect())
+        );
+    }
+
+    #[test]
     fn every_value_round_trips_through_its_wire_form() {
         for c in DataCategory::ALL {
             assert_eq!(c.as_str().parse::<DataCategory>(), Ok(*c));

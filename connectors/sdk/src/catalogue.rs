@@ -39,7 +39,8 @@ pub const CATEGORIES: &[&str] = &[
 pub const AGENCIES: &[&str] = &["health", "education", "police", "social_care", "early_help"];
 
 /// The identifier systems the hub checks and links on.
-pub const IDENTIFIER_SYSTEMS: &[&str] = &["nhs_number", "upn", "former_upn", "pnc_id", "la_person_id"];
+pub const IDENTIFIER_SYSTEMS: &[&str] =
+    &["nhs_number", "upn", "former_upn", "pnc_id", "la_person_id"];
 
 /// The agency kinds an organisation id may start with (`<kind>:<code>`).
 pub const AGENCY_KINDS: &[&str] = &[
@@ -53,7 +54,8 @@ pub const AGENCY_KINDS: &[&str] = &[
 ];
 
 /// The relationship kinds a record may declare.
-pub const RELATIONSHIP_KINDS: &[&str] = &["parent", "carer", "child", "sibling", "household_member"];
+pub const RELATIONSHIP_KINDS: &[&str] =
+    &["parent", "carer", "child", "sibling", "household_member"];
 
 /// Whether `id` is an organisation id of a known kind with a non-empty code.
 pub fn is_organisation_id(id: &str) -> bool {

@@ -122,8 +122,16 @@ async fn full_pull<C: Connector>(c: &C, from: Option<Cursor>) -> Result<Pull, St
         pull.batches.push(batch);
         match next {
             Some(n) => {
-                if cursor.as_ref() == Some(&n) && pull.batches.last().is_some_and(|b| b.records.is_empty() && b.rejected.is_empty()) {
-                    return Err(format!("pull returned its own cursor `{}` with nothing new: it would loop", n.0));
+                if cursor.as_ref() == Some(&n)
+                    && pull
+                        .batches
+                        .last()
+                        .is_some_and(|b| b.records.is_empty() && b.rejected.is_empty())
+                {
+                    return Err(format!(
+                        "pull returned its own cursor `{}` with nothing new: it would loop",
+                        n.0
+                    ));
                 }
                 pull.cursors.push(n.clone());
                 cursor = Some(n);
@@ -144,10 +152,18 @@ fn keyed(batches: &[Batch]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn expect_class(what: &str, got: Result<(), ConnectorError>, transient: bool, failures: &mut Vec<String>) {
+fn expect_class(
+    what: &str,
+    got: Result<(), ConnectorError>,
+    transient: bool,
+    failures: &mut Vec<String>,
+) {
     match got {
         Err(e) if e.is_transient() == transient => {}
-        Err(e) => failures.push(format!("{what}: expected a {} error, got {e}", if transient { "transient" } else { "fatal" })),
+        Err(e) => failures.push(format!(
+            "{what}: expected a {} error, got {e}",
+            if transient { "transient" } else { "fatal" }
+        )),
         Ok(()) => failures.push(format!("{what}: expected an error, got success")),
     }
 }
@@ -161,12 +177,42 @@ pub async fn run<C: Connector>(s: &Subjects<C>) -> Result<Report, Failures> {
     if let Err(e) = s.healthy.check().await {
         failures.push(format!("check failed against the healthy feed: {e}"));
     }
-    expect_class("check against a feed answering 503", s.transient.check().await, true, &mut failures);
-    expect_class("check against a closed port", s.unreachable.check().await, true, &mut failures);
-    expect_class("check against a feed answering 401", s.fatal.check().await, false, &mut failures);
-    expect_class("pull against a feed answering 503", s.transient.pull(None).await.map(|_| ()), true, &mut failures);
-    expect_class("pull against a closed port", s.unreachable.pull(None).await.map(|_| ()), true, &mut failures);
-    expect_class("pull against a feed answering 401", s.fatal.pull(None).await.map(|_| ()), false, &mut failures);
+    expect_class(
+        "check against a feed answering 503",
+        s.transient.check().await,
+        true,
+        &mut failures,
+    );
+    expect_class(
+        "check against a closed port",
+        s.unreachable.check().await,
+        true,
+        &mut failures,
+    );
+    expect_class(
+        "check against a feed answering 401",
+        s.fatal.check().await,
+        false,
+        &mut failures,
+    );
+    expect_class(
+        "pull against a feed answering 503",
+        s.transient.pull(None).await.map(|_| ()),
+        true,
+        &mut failures,
+    );
+    expect_class(
+        "pull against a closed port",
+        s.unreachable.pull(None).await.map(|_| ()),
+        true,
+        &mut failures,
+    );
+    expect_class(
+        "pull against a feed answering 401",
+        s.fatal.pull(None).await.map(|_| ()),
+        false,
+        &mut failures,
+    );
 
     let full = match full_pull(&s.healthy, None).await {
         Ok(p) => p,
@@ -183,7 +229,10 @@ pub async fn run<C: Connector>(s: &Subjects<C>) -> Result<Report, Failures> {
     let mut seen = std::collections::HashSet::new();
     for r in &records {
         if !seen.insert(r.source_key.as_str()) {
-            failures.push(format!("source key `{}` delivered twice in one pull", r.source_key));
+            failures.push(format!(
+                "source key `{}` delivered twice in one pull",
+                r.source_key
+            ));
         }
         if r.source_key.trim().is_empty() {
             failures.push("a record has an empty source key".into());
@@ -192,25 +241,40 @@ pub async fn run<C: Connector>(s: &Subjects<C>) -> Result<Report, Failures> {
             failures.push(format!("record `{}` has no raw payload", r.source_key));
         }
         if !catalogue::is_organisation_id(&r.organisation) {
-            failures.push(format!("record `{}` has organisation `{}`, not `<kind>:<code>`", r.source_key, r.organisation));
+            failures.push(format!(
+                "record `{}` has organisation `{}`, not `<kind>:<code>`",
+                r.source_key, r.organisation
+            ));
         }
         if r.identity.is_empty() && r.subject.is_none() && !r.facts.is_empty() {
-            failures.push(format!("record `{}` has facts but neither identity nor subject", r.source_key));
+            failures.push(format!(
+                "record `{}` has facts but neither identity nor subject",
+                r.source_key
+            ));
         }
         for id in &r.identity.identifiers {
             if !catalogue::IDENTIFIER_SYSTEMS.contains(&id.system.as_str()) {
-                failures.push(format!("record `{}` uses identifier system `{}`", r.source_key, id.system));
+                failures.push(format!(
+                    "record `{}` uses identifier system `{}`",
+                    r.source_key, id.system
+                ));
             }
         }
         for rel in &r.identity.relationships {
             if !catalogue::RELATIONSHIP_KINDS.contains(&rel.kind.as_str()) {
-                failures.push(format!("record `{}` declares relationship kind `{}`", r.source_key, rel.kind));
+                failures.push(format!(
+                    "record `{}` declares relationship kind `{}`",
+                    r.source_key, rel.kind
+                ));
             }
         }
     }
     for r in &rejected {
         if r.reason.trim().is_empty() || r.raw.is_empty() {
-            failures.push(format!("a rejected record ({:?}) lacks its reason or raw payload", r.source_key));
+            failures.push(format!(
+                "a rejected record ({:?}) lacks its reason or raw payload",
+                r.source_key
+            ));
         }
     }
     let mut categories = BTreeMap::new();
@@ -245,7 +309,10 @@ pub async fn run<C: Connector>(s: &Subjects<C>) -> Result<Report, Failures> {
         Ok(again) if keyed(&again.batches) == all => {}
         Ok(again) => failures.push(format!(
             "a second pull of unchanged data delivered {} different records",
-            keyed(&again.batches).iter().filter(|k| !all.contains(k)).count()
+            keyed(&again.batches)
+                .iter()
+                .filter(|k| !all.contains(k))
+                .count()
         )),
         Err(e) => failures.push(format!("second pull: {e}")),
     }

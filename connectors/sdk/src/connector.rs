@@ -36,10 +36,16 @@ impl Manifest {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !id_ok {
-            p.push(format!("manifest id `{}` must be lowercase letters, digits and hyphens", self.id));
+            p.push(format!(
+                "manifest id `{}` must be lowercase letters, digits and hyphens",
+                self.id
+            ));
         }
         if !catalogue::AGENCIES.contains(&self.agency.as_str()) {
-            p.push(format!("manifest agency `{}` is not in the catalogue", self.agency));
+            p.push(format!(
+                "manifest agency `{}` is not in the catalogue",
+                self.agency
+            ));
         }
         if self.version.trim().is_empty() {
             p.push("manifest version is empty".into());
@@ -144,7 +150,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait DynConnector: Send + Sync {
     fn manifest(&self) -> Manifest;
     fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
-    fn pull<'a>(&'a self, cursor: Option<&'a Cursor>) -> BoxFuture<'a, Result<Batch, ConnectorError>>;
+    fn pull<'a>(
+        &'a self,
+        cursor: Option<&'a Cursor>,
+    ) -> BoxFuture<'a, Result<Batch, ConnectorError>>;
 }
 
 impl<C: Connector> DynConnector for C {
@@ -156,7 +165,10 @@ impl<C: Connector> DynConnector for C {
         Box::pin(Connector::check(self))
     }
 
-    fn pull<'a>(&'a self, cursor: Option<&'a Cursor>) -> BoxFuture<'a, Result<Batch, ConnectorError>> {
+    fn pull<'a>(
+        &'a self,
+        cursor: Option<&'a Cursor>,
+    ) -> BoxFuture<'a, Result<Batch, ConnectorError>> {
         Box::pin(Connector::pull(self, cursor))
     }
 }

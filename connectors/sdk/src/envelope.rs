@@ -155,7 +155,14 @@ macro_rules! redacted {
         }
     )*};
 }
-redacted!(SourceIdentifier, SourceName, SourceAddress, SourceRelationship, Identity, SourceFact);
+redacted!(
+    SourceIdentifier,
+    SourceName,
+    SourceAddress,
+    SourceRelationship,
+    Identity,
+    SourceFact
+);
 
 /// A record the connector could not turn into an envelope: the engine quarantines it with
 /// the reason and the raw payload, and the batch goes on.

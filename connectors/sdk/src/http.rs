@@ -70,7 +70,11 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// GETs a URL and returns the body as text, classified.
 pub async fn get_text(client: &reqwest::Client, url: &str) -> Result<String, ConnectorError> {
-    let response = client.get(url).send().await.map_err(|e| request_failed(&e))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| request_failed(&e))?;
     classify(response)?
         .text()
         .await
@@ -84,7 +88,10 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -18,6 +18,7 @@
 pub mod catalogue;
 mod connector;
 mod envelope;
+pub mod identifiers;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -26,6 +27,6 @@ pub mod http;
 
 pub use connector::{Batch, BoxFuture, Connector, ConnectorError, Cursor, DynConnector, Manifest};
 pub use envelope::{
-    Identity, Rejected, SourceAddress, SourceFact, SourceIdentifier, SourceName,
-    SourceRecord, SourceRelationship,
+    Identity, Rejected, SourceAddress, SourceFact, SourceIdentifier, SourceName, SourceRecord,
+    SourceRelationship,
 };
