@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_graph;
+mod m20261123_000002_sync;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -15,6 +16,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_graph::Migration)]
+        vec![
+            Box::new(m20261122_000001_graph::Migration),
+            Box::new(m20261123_000002_sync::Migration),
+        ]
     }
 }

@@ -58,6 +58,10 @@ pub mod source_records {
         pub payload: String,
         pub person_id: Option<Uuid>,
         pub link_method: Option<String>,
+        pub subject_key: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub envelope: Option<String>,
+        pub updated_at: Option<ChronoDateTimeUtc>,
     }
     no_relations!();
 }
@@ -297,6 +301,86 @@ pub mod audit_head {
         pub id: i32,
         pub seq: i64,
         pub entry_hash: String,
+    }
+    no_relations!();
+}
+
+pub mod source_relationships {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "source_relationships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub source_record_id: Uuid,
+        pub connector: String,
+        pub related_key: String,
+        pub kind: String,
+        pub parental_responsibility: Option<bool>,
+        pub resolved: bool,
+    }
+    no_relations!();
+}
+
+pub mod sync_cursors {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_cursors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub connector: String,
+        #[sea_orm(column_type = "Text")]
+        pub cursor: String,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod sync_runs {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub connector: String,
+        pub started_at: ChronoDateTimeUtc,
+        pub finished_at: Option<ChronoDateTimeUtc>,
+        pub status: String,
+        pub batches: i64,
+        pub records_new: i64,
+        pub records_changed: i64,
+        pub records_unchanged: i64,
+        pub records_quarantined: i64,
+        pub retries: i64,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub error: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod quarantine {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "quarantine")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub connector: String,
+        pub source_key: Option<String>,
+        #[sea_orm(column_type = "Text")]
+        pub reason: String,
+        #[sea_orm(column_type = "Text")]
+        pub raw: String,
+        pub received_at: ChronoDateTimeUtc,
+        pub run_id: Option<Uuid>,
+        pub state: String,
+        pub attempts: i32,
+        pub resolved_at: Option<ChronoDateTimeUtc>,
     }
     no_relations!();
 }

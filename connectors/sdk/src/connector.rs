@@ -140,6 +140,18 @@ pub trait Connector: Send + Sync {
         &self,
         cursor: Option<&Cursor>,
     ) -> impl Future<Output = Result<Batch, ConnectorError>> + Send;
+
+    /// Reads one quarantined record again from its raw bytes ([`Rejected::raw`]), after the
+    /// source or the connector was fixed. Connectors that can read a single record override
+    /// this; the default says it cannot, and the engine re-pulls instead.
+    fn reparse(&self, raw: &str) -> Result<Vec<SourceRecord>, Rejected> {
+        Err(Rejected {
+            source_key: None,
+            reason: "this connector cannot re-read a single record; re-pull from the start instead"
+                .into(),
+            raw: raw.to_owned(),
+        })
+    }
 }
 
 /// A boxed future, for [`DynConnector`].
@@ -154,6 +166,7 @@ pub trait DynConnector: Send + Sync {
         &'a self,
         cursor: Option<&'a Cursor>,
     ) -> BoxFuture<'a, Result<Batch, ConnectorError>>;
+    fn reparse(&self, raw: &str) -> Result<Vec<SourceRecord>, Rejected>;
 }
 
 impl<C: Connector> DynConnector for C {
@@ -170,5 +183,9 @@ impl<C: Connector> DynConnector for C {
         cursor: Option<&'a Cursor>,
     ) -> BoxFuture<'a, Result<Batch, ConnectorError>> {
         Box::pin(Connector::pull(self, cursor))
+    }
+
+    fn reparse(&self, raw: &str) -> Result<Vec<SourceRecord>, Rejected> {
+        Connector::reparse(self, raw)
     }
 }

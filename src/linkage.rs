@@ -1,0 +1,264 @@
+//! Linkage: which person a source record is about. Pure: no IO. The sync engine gathers the
+//! candidates (persons already holding the record's identifiers, the person of the record's
+//! subject, persons with the same name and date of birth) and asks [`decide`].
+//!
+//! The rules here are deterministic and conservative, in order: a valid NHS number; a valid
+//! UPN; a local authority's child id; the person of the record the source says this one is
+//! about; an exact normalised name and date of birth held by exactly one person. A candidate
+//! that holds a different NHS number (or, for a name match, a different UPN) than the record
+//! is never chosen: two different valid NHS numbers never end up on one person. Anything else
+//! becomes a new person. Probabilistic linkage deepens this in a later step.
+//!
+//! Limits: imports `model` only.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+
+use crate::model::{IdentifierSystem, PersonId};
+
+/// What a record offers to link on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub nhs_number: Option<String>,
+    pub upn: Option<String>,
+    pub la_person_ids: Vec<String>,
+    /// Normalised family and given name, and date of birth, when all three are known.
+    pub name_dob: Option<(String, String, NaiveDate)>,
+}
+
+/// What the store knows that bears on a batch of records.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    /// Persons holding each identifier.
+    pub by_identifier: HashMap<(IdentifierSystem, String), BTreeSet<PersonId>>,
+    /// The strong identifiers each candidate person holds.
+    pub held: HashMap<PersonId, BTreeSet<(IdentifierSystem, String)>>,
+    /// Persons holding each (family, given, date of birth).
+    pub by_name_dob: HashMap<(String, String, NaiveDate), BTreeSet<PersonId>>,
+}
+
+impl Candidates {
+    /// Records that `person` now holds these identifiers and name (a person created or linked
+    /// earlier in the same batch).
+    pub fn learn(&mut self, person: PersonId, evidence: &Evidence) {
+        let mut ids: Vec<(IdentifierSystem, String)> = Vec::new();
+        if let Some(n) = &evidence.nhs_number {
+            ids.push((IdentifierSystem::NhsNumber, n.clone()));
+        }
+        if let Some(u) = &evidence.upn {
+            ids.push((IdentifierSystem::Upn, u.clone()));
+        }
+        for la in &evidence.la_person_ids {
+            ids.push((IdentifierSystem::LaPersonId, la.clone()));
+        }
+        for id in ids {
+            self.by_identifier
+                .entry(id.clone())
+                .or_default()
+                .insert(person);
+            self.held.entry(person).or_default().insert(id);
+        }
+        if let Some(key) = &evidence.name_dob {
+            self.by_name_dob
+                .entry(key.clone())
+                .or_default()
+                .insert(person);
+        }
+    }
+
+    fn holds_other(&self, person: PersonId, system: IdentifierSystem, value: &str) -> bool {
+        self.held
+            .get(&person)
+            .is_some_and(|ids| ids.iter().any(|(s, v)| *s == system && v != value))
+    }
+
+    /// Whether linking `evidence` to `person` would put two different values of a strong
+    /// identifier on one person.
+    fn conflicts(&self, person: PersonId, evidence: &Evidence, check_upn: bool) -> bool {
+        evidence
+            .nhs_number
+            .as_deref()
+            .is_some_and(|n| self.holds_other(person, IdentifierSystem::NhsNumber, n))
+            || (check_upn
+                && evidence
+                    .upn
+                    .as_deref()
+                    .is_some_and(|u| self.holds_other(person, IdentifierSystem::Upn, u)))
+    }
+
+    fn by(&self, system: IdentifierSystem, value: &str) -> Option<PersonId> {
+        self.by_identifier
+            .get(&(system, value.to_owned()))
+            .and_then(|s| s.iter().next().copied())
+    }
+}
+
+/// How a record was linked, stored with it as its link method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    NhsNumber,
+    Upn,
+    LaPersonId,
+    Subject,
+    NameAndDateOfBirth,
+    /// No candidate: a new person.
+    New,
+}
+
+impl Method {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NhsNumber => "deterministic:nhs_number",
+            Self::Upn => "deterministic:upn",
+            Self::LaPersonId => "deterministic:la_person_id",
+            Self::Subject => "subject",
+            Self::NameAndDateOfBirth => "deterministic:name_dob",
+            Self::New => "new",
+        }
+    }
+}
+
+/// The decision for one record: an existing person and how, or a new person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Existing(PersonId, Method),
+    New,
+}
+
+/// Decides which person a record is about.
+pub fn decide(evidence: &Evidence, subject: Option<PersonId>, c: &Candidates) -> Decision {
+    if let Some(p) = evidence
+        .nhs_number
+        .as_deref()
+        .and_then(|n| c.by(IdentifierSystem::NhsNumber, n))
+    {
+        return Decision::Existing(p, Method::NhsNumber);
+    }
+    if let Some(p) = evidence
+        .upn
+        .as_deref()
+        .and_then(|u| c.by(IdentifierSystem::Upn, u))
+        .filter(|p| !c.conflicts(*p, evidence, false))
+    {
+        return Decision::Existing(p, Method::Upn);
+    }
+    if let Some(p) = evidence
+        .la_person_ids
+        .iter()
+        .find_map(|la| c.by(IdentifierSystem::LaPersonId, la))
+        .filter(|p| !c.conflicts(*p, evidence, true))
+    {
+        return Decision::Existing(p, Method::LaPersonId);
+    }
+    if let Some(p) = subject {
+        return Decision::Existing(p, Method::Subject);
+    }
+    if let Some(key) = &evidence.name_dob
+        && let Some(persons) = c.by_name_dob.get(key)
+        && persons.len() == 1
+        && let Some(p) = persons.iter().next().copied()
+        && !c.conflicts(p, evidence, true)
+    {
+        return Decision::Existing(p, Method::NameAndDateOfBirth);
+    }
+    Decision::New
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nhs(n: &str) -> Evidence {
+        Evidence {
+            nhs_number: Some(n.into()),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn an_nhs_number_links_and_a_different_one_never_shares_a_person() {
+        let mut c = Candidates::default();
+        let a = PersonId::new();
+        let first = Evidence {
+            upn: Some("B801200005001".into()),
+            ..nhs("9990000018")
+        };
+        c.learn(a, &first);
+        assert_eq!(
+            decide(&nhs("9990000018"), None, &c),
+            Decision::Existing(a, Method::NhsNumber)
+        );
+        // Same UPN, different NHS number: the UPN match is refused.
+        let clash = Evidence {
+            upn: Some("B801200005001".into()),
+            ..nhs("9990000050")
+        };
+        assert_eq!(decide(&clash, None, &c), Decision::New);
+        // Same UPN and no NHS number: linked on the UPN.
+        let upn_only = Evidence {
+            upn: Some("B801200005001".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            decide(&upn_only, None, &c),
+            Decision::Existing(a, Method::Upn)
+        );
+    }
+
+    #[test]
+    fn name_and_birth_date_link_only_when_unique_and_consistent() {
+        let mut c = Candidates::default();
+        let dob = NaiveDate::from_ymd_opt(2015, 3, 4).unwrap();
+        let key = ("SMITH".to_string(), "AMELIA".to_string(), dob);
+        let a = PersonId::new();
+        c.learn(
+            a,
+            &Evidence {
+                name_dob: Some(key.clone()),
+                ..nhs("9990000018")
+            },
+        );
+        let bare = Evidence {
+            name_dob: Some(key.clone()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            decide(&bare, None, &c),
+            Decision::Existing(a, Method::NameAndDateOfBirth)
+        );
+        let other_nhs = Evidence {
+            name_dob: Some(key.clone()),
+            ..nhs("9990000050")
+        };
+        assert_eq!(
+            decide(&other_nhs, None, &c),
+            Decision::New,
+            "never across NHS numbers"
+        );
+        c.learn(
+            PersonId::new(),
+            &Evidence {
+                name_dob: Some(key),
+                ..Evidence::default()
+            },
+        );
+        assert_eq!(
+            decide(&bare, None, &c),
+            Decision::New,
+            "ambiguous: two candidates"
+        );
+    }
+
+    #[test]
+    fn a_record_without_identity_follows_its_subject() {
+        let c = Candidates::default();
+        let p = PersonId::new();
+        assert_eq!(
+            decide(&Evidence::default(), Some(p), &c),
+            Decision::Existing(p, Method::Subject)
+        );
+        assert_eq!(decide(&Evidence::default(), None, &c), Decision::New);
+    }
+}

@@ -1,0 +1,683 @@
+//! The sync engine's tables: source records with their envelopes, declared relationships
+//! waiting for both ends, cursors, runs and the quarantine. Also the identifier and name
+//! lookups linkage needs, one statement per batch.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::{
+    addresses, facts, person_identifiers, person_names, persons, quarantine, relationships,
+    source_records, source_relationships, sync_cursors, sync_runs,
+};
+use crate::model::{IdentifierSystem, OrganisationId, PersonId, SourceRecordId};
+
+/// What the store holds of a source record, to tell new from changed from unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Existing {
+    pub id: SourceRecordId,
+    pub content_hash: String,
+    pub person_id: Option<PersonId>,
+    pub link_method: Option<String>,
+}
+
+/// Source records of a connector by source key.
+pub async fn existing(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    keys: &[String],
+) -> Result<HashMap<String, Existing>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Uuid, String, Option<Uuid>, Option<String>)> =
+        source_records::Entity::find()
+            .select_only()
+            .column(source_records::Column::SourceKey)
+            .column(source_records::Column::Id)
+            .column(source_records::Column::ContentHash)
+            .column(source_records::Column::PersonId)
+            .column(source_records::Column::LinkMethod)
+            .filter(source_records::Column::Connector.eq(connector))
+            .filter(source_records::Column::SourceKey.is_in(keys.iter().map(String::as_str)))
+            .into_tuple()
+            .all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, id, hash, person, method)| {
+            (
+                key,
+                Existing {
+                    id: SourceRecordId(id),
+                    content_hash: hash,
+                    person_id: person.map(PersonId),
+                    link_method: method,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The person each of these source keys (of one connector) is linked to.
+pub async fn persons_of_keys(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    keys: &[String],
+) -> Result<HashMap<String, PersonId>, StoreError> {
+    Ok(existing(conn, connector, keys)
+        .await?
+        .into_iter()
+        .filter_map(|(k, e)| e.person_id.map(|p| (k, p)))
+        .collect())
+}
+
+/// Persons holding any of these identifier values.
+pub async fn persons_by_identifiers(
+    conn: &impl ConnectionTrait,
+    values: &[(IdentifierSystem, String)],
+) -> Result<Vec<(IdentifierSystem, String, PersonId)>, StoreError> {
+    if values.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(String, String, Uuid)> = person_identifiers::Entity::find()
+        .select_only()
+        .column(person_identifiers::Column::System)
+        .column(person_identifiers::Column::Value)
+        .column(person_identifiers::Column::PersonId)
+        .filter(person_identifiers::Column::Value.is_in(values.iter().map(|(_, v)| v.as_str())))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, v, p)| {
+            let system: IdentifierSystem = s.parse().ok()?;
+            values
+                .iter()
+                .any(|(vs, vv)| *vs == system && *vv == v)
+                .then_some((system, v, PersonId(p)))
+        })
+        .collect())
+}
+
+/// The strong identifiers (NHS number, UPN, LA id) these persons hold.
+pub async fn strong_identifiers_of(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<Vec<(PersonId, IdentifierSystem, String)>, StoreError> {
+    if persons.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(Uuid, String, String)> = person_identifiers::Entity::find()
+        .select_only()
+        .column(person_identifiers::Column::PersonId)
+        .column(person_identifiers::Column::System)
+        .column(person_identifiers::Column::Value)
+        .filter(person_identifiers::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+        .filter(person_identifiers::Column::System.is_in([
+            IdentifierSystem::NhsNumber.as_str(),
+            IdentifierSystem::Upn.as_str(),
+            IdentifierSystem::LaPersonId.as_str(),
+        ]))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, s, v)| Some((PersonId(p), s.parse().ok()?, v)))
+        .collect())
+}
+
+/// Persons with these normalised family names, with their given names and dates of birth.
+pub async fn persons_by_family_names(
+    conn: &impl ConnectionTrait,
+    family_norms: &[String],
+) -> Result<Vec<(String, String, Option<NaiveDate>, PersonId)>, StoreError> {
+    if family_norms.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
+        .select_only()
+        .column(person_names::Column::FamilyNorm)
+        .column(person_names::Column::GivenNorm)
+        .column(person_names::Column::PersonId)
+        .column_as(persons::Column::DateOfBirth, "date_of_birth")
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            person_names::Entity::belongs_to(persons::Entity)
+                .from(person_names::Column::PersonId)
+                .to(persons::Column::Id)
+                .into(),
+        )
+        .filter(person_names::Column::FamilyNorm.is_in(family_norms.iter().map(String::as_str)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(f, g, p, d)| (f, g, d, PersonId(p)))
+        .collect())
+}
+
+/// A source record row as the engine writes it.
+#[derive(Clone)]
+pub struct RecordRow {
+    pub id: SourceRecordId,
+    pub connector: String,
+    pub organisation: OrganisationId,
+    pub source_key: String,
+    pub subject_key: Option<String>,
+    pub fetched_at: DateTime<Utc>,
+    pub content_hash: String,
+    pub raw: String,
+    pub envelope: String,
+    pub person_id: Option<PersonId>,
+    pub link_method: Option<String>,
+}
+
+/// Inserts new source records and overwrites changed ones, keyed by (connector, source key).
+pub async fn upsert_records(
+    conn: &impl ConnectionTrait,
+    rows: &[RecordRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        let models = chunk.iter().map(|r| source_records::ActiveModel {
+            id: Set(r.id.0),
+            connector: Set(r.connector.clone()),
+            organisation_id: Set(r.organisation.to_string()),
+            source_key: Set(r.source_key.clone()),
+            fetched_at: Set(r.fetched_at),
+            content_hash: Set(r.content_hash.clone()),
+            payload: Set(r.raw.clone()),
+            person_id: Set(r.person_id.map(|p| p.0)),
+            link_method: Set(r.link_method.clone()),
+            subject_key: Set(r.subject_key.clone()),
+            envelope: Set(Some(r.envelope.clone())),
+            updated_at: Set(Some(r.fetched_at)),
+        });
+        source_records::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([
+                    source_records::Column::Connector,
+                    source_records::Column::SourceKey,
+                ])
+                .update_columns([
+                    source_records::Column::OrganisationId,
+                    source_records::Column::FetchedAt,
+                    source_records::Column::ContentHash,
+                    source_records::Column::Payload,
+                    source_records::Column::PersonId,
+                    source_records::Column::LinkMethod,
+                    source_records::Column::SubjectKey,
+                    source_records::Column::Envelope,
+                    source_records::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes what was derived from these records (names, identifiers, addresses, facts, the
+/// relationships they declared), so a changed record's rows can be written afresh.
+pub async fn delete_derived(
+    conn: &impl ConnectionTrait,
+    ids: &[SourceRecordId],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    for chunk in ids.chunks(500) {
+        person_names::Entity::delete_many()
+            .filter(person_names::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        person_identifiers::Entity::delete_many()
+            .filter(person_identifiers::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        addresses::Entity::delete_many()
+            .filter(addresses::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        facts::Entity::delete_many()
+            .filter(facts::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        relationships::Entity::delete_many()
+            .filter(relationships::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        source_relationships::Entity::delete_many()
+            .filter(source_relationships::Column::SourceRecordId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A relationship a record declared, by the related record's source key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declared {
+    pub id: Uuid,
+    pub source_record: SourceRecordId,
+    pub connector: String,
+    pub related_key: String,
+    pub kind: String,
+    pub parental_responsibility: Option<bool>,
+    pub resolved: bool,
+}
+
+/// Stores declared relationships.
+pub async fn insert_declared(
+    conn: &impl ConnectionTrait,
+    rows: &[Declared],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(1_000) {
+        source_relationships::Entity::insert_many(chunk.iter().map(|d| {
+            source_relationships::ActiveModel {
+                id: Set(d.id),
+                source_record_id: Set(d.source_record.0),
+                connector: Set(d.connector.clone()),
+                related_key: Set(d.related_key.clone()),
+                kind: Set(d.kind.clone()),
+                parental_responsibility: Set(d.parental_responsibility),
+                resolved: Set(d.resolved),
+            }
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Unresolved declarations pointing at these keys of a connector, with the declaring
+/// record's person and organisation.
+pub async fn unresolved_pointing_at(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    keys: &[String],
+) -> Result<Vec<(Declared, Option<PersonId>, String)>, StoreError> {
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = source_relationships::Entity::find()
+        .filter(source_relationships::Column::Connector.eq(connector))
+        .filter(source_relationships::Column::Resolved.eq(false))
+        .filter(source_relationships::Column::RelatedKey.is_in(keys.iter().map(String::as_str)))
+        .all(conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let owners: Vec<(Uuid, Option<Uuid>, String)> = source_records::Entity::find()
+        .select_only()
+        .column(source_records::Column::Id)
+        .column(source_records::Column::PersonId)
+        .column(source_records::Column::OrganisationId)
+        .filter(source_records::Column::Id.is_in(rows.iter().map(|r| r.source_record_id)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let owners: HashMap<Uuid, (Option<Uuid>, String)> =
+        owners.into_iter().map(|(i, p, o)| (i, (p, o))).collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let (person, org) = owners.get(&r.source_record_id)?.clone();
+            Some((
+                Declared {
+                    id: r.id,
+                    source_record: SourceRecordId(r.source_record_id),
+                    connector: r.connector,
+                    related_key: r.related_key,
+                    kind: r.kind,
+                    parental_responsibility: r.parental_responsibility,
+                    resolved: r.resolved,
+                },
+                person.map(PersonId),
+                org,
+            ))
+        })
+        .collect())
+}
+
+/// Marks declarations resolved.
+pub async fn mark_resolved(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(1_000) {
+        source_relationships::Entity::update_many()
+            .col_expr(source_relationships::Column::Resolved, Expr::value(true))
+            .filter(source_relationships::Column::Id.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records of a connector still waiting for the person of one of these subjects: their id,
+/// subject key and envelope.
+pub async fn waiting_for(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    subject_keys: &[String],
+) -> Result<Vec<(SourceRecordId, String, String)>, StoreError> {
+    if subject_keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(Uuid, Option<String>, Option<String>)> = source_records::Entity::find()
+        .select_only()
+        .column(source_records::Column::Id)
+        .column(source_records::Column::SubjectKey)
+        .column(source_records::Column::Envelope)
+        .filter(source_records::Column::Connector.eq(connector))
+        .filter(source_records::Column::PersonId.is_null())
+        .filter(source_records::Column::SubjectKey.is_in(subject_keys.iter().map(String::as_str)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, s, e)| Some((SourceRecordId(id), s?, e?)))
+        .collect())
+}
+
+/// Links records to a person.
+pub async fn set_person(
+    conn: &impl ConnectionTrait,
+    ids: &[SourceRecordId],
+    person: PersonId,
+    method: &str,
+) -> Result<(), StoreError> {
+    source_records::Entity::update_many()
+        .col_expr(source_records::Column::PersonId, Expr::value(person.0))
+        .col_expr(source_records::Column::LinkMethod, Expr::value(method))
+        .filter(source_records::Column::Id.is_in(ids.iter().map(|i| i.0)))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The stored cursor of a connector.
+pub async fn cursor(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(sync_cursors::Entity::find_by_id(connector.to_owned())
+        .one(conn)
+        .await?
+        .map(|c| c.cursor))
+}
+
+/// Stores a connector's cursor.
+pub async fn set_cursor(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    cursor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sync_cursors::Entity::insert(sync_cursors::ActiveModel {
+        connector: Set(connector.to_owned()),
+        cursor: Set(cursor.to_owned()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(sync_cursors::Column::Connector)
+            .update_columns([
+                sync_cursors::Column::Cursor,
+                sync_cursors::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a connector's cursor, so its next sync starts from the beginning.
+pub async fn reset_cursor(conn: &impl ConnectionTrait, connector: &str) -> Result<(), StoreError> {
+    sync_cursors::Entity::delete_by_id(connector.to_owned())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A sync run as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub id: Uuid,
+    pub connector: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `ok`, `failed`.
+    pub status: String,
+    pub batches: i64,
+    pub new: i64,
+    pub changed: i64,
+    pub unchanged: i64,
+    pub quarantined: i64,
+    pub retries: i64,
+    pub error: Option<String>,
+}
+
+/// Inserts or updates a run.
+pub async fn save_run(conn: &impl ConnectionTrait, run: &Run) -> Result<(), StoreError> {
+    sync_runs::Entity::insert(sync_runs::ActiveModel {
+        id: Set(run.id),
+        connector: Set(run.connector.clone()),
+        started_at: Set(run.started_at),
+        finished_at: Set(run.finished_at),
+        status: Set(run.status.clone()),
+        batches: Set(run.batches),
+        records_new: Set(run.new),
+        records_changed: Set(run.changed),
+        records_unchanged: Set(run.unchanged),
+        records_quarantined: Set(run.quarantined),
+        retries: Set(run.retries),
+        error: Set(run.error.clone()),
+    })
+    .on_conflict(
+        OnConflict::column(sync_runs::Column::Id)
+            .update_columns([
+                sync_runs::Column::FinishedAt,
+                sync_runs::Column::Status,
+                sync_runs::Column::Batches,
+                sync_runs::Column::RecordsNew,
+                sync_runs::Column::RecordsChanged,
+                sync_runs::Column::RecordsUnchanged,
+                sync_runs::Column::RecordsQuarantined,
+                sync_runs::Column::Retries,
+                sync_runs::Column::Error,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest runs, newest first, optionally of one connector.
+pub async fn runs(
+    conn: &impl ConnectionTrait,
+    connector: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Run>, StoreError> {
+    let mut q = sync_runs::Entity::find();
+    if let Some(c) = connector {
+        q = q.filter(sync_runs::Column::Connector.eq(c));
+    }
+    let rows = q
+        .order_by_desc(sync_runs::Column::StartedAt)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Run {
+            id: r.id,
+            connector: r.connector,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            status: r.status,
+            batches: r.batches,
+            new: r.records_new,
+            changed: r.records_changed,
+            unchanged: r.records_unchanged,
+            quarantined: r.records_quarantined,
+            retries: r.retries,
+            error: r.error,
+        })
+        .collect())
+}
+
+/// A quarantined record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub id: Uuid,
+    pub connector: String,
+    pub source_key: Option<String>,
+    pub reason: String,
+    pub raw: String,
+    pub received_at: DateTime<Utc>,
+    pub run_id: Option<Uuid>,
+    /// `open` or `resolved`.
+    pub state: String,
+    pub attempts: i32,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Quarantined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The raw payload is personal data.
+        f.debug_struct("Quarantined")
+            .field("id", &self.id)
+            .field("connector", &self.connector)
+            .field("source_key", &self.source_key)
+            .field("reason", &self.reason)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Quarantines records.
+pub async fn quarantine(
+    conn: &impl ConnectionTrait,
+    rows: &[Quarantined],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        quarantine::Entity::insert_many(chunk.iter().map(|q| quarantine::ActiveModel {
+            id: Set(q.id),
+            connector: Set(q.connector.clone()),
+            source_key: Set(q.source_key.clone()),
+            reason: Set(q.reason.clone()),
+            raw: Set(q.raw.clone()),
+            received_at: Set(q.received_at),
+            run_id: Set(q.run_id),
+            state: Set(q.state.clone()),
+            attempts: Set(q.attempts),
+            resolved_at: Set(q.resolved_at),
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Resolves open quarantine entries of these keys: the records have now landed.
+pub async fn resolve_quarantined(
+    conn: &impl ConnectionTrait,
+    connector: &str,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in keys.chunks(500) {
+        quarantine::Entity::update_many()
+            .col_expr(quarantine::Column::State, Expr::value("resolved"))
+            .col_expr(quarantine::Column::ResolvedAt, Expr::value(now))
+            .filter(quarantine::Column::Connector.eq(connector))
+            .filter(quarantine::Column::State.eq("open"))
+            .filter(quarantine::Column::SourceKey.is_in(chunk.iter().map(String::as_str)))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Updates one quarantine entry after a retry.
+pub async fn retried(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    resolved: bool,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut q = quarantine::Entity::update_many()
+        .col_expr(
+            quarantine::Column::Attempts,
+            Expr::col(quarantine::Column::Attempts).add(1),
+        )
+        .col_expr(quarantine::Column::Reason, Expr::value(reason));
+    if resolved {
+        q = q
+            .col_expr(quarantine::Column::State, Expr::value("resolved"))
+            .col_expr(quarantine::Column::ResolvedAt, Expr::value(now));
+    }
+    q.filter(quarantine::Column::Id.eq(id)).exec(conn).await?;
+    Ok(())
+}
+
+/// Quarantine entries, newest first.
+pub async fn quarantined(
+    conn: &impl ConnectionTrait,
+    connector: Option<&str>,
+    open_only: bool,
+    limit: u64,
+) -> Result<Vec<Quarantined>, StoreError> {
+    let mut cond = Condition::all();
+    if let Some(c) = connector {
+        cond = cond.add(quarantine::Column::Connector.eq(c));
+    }
+    if open_only {
+        cond = cond.add(quarantine::Column::State.eq("open"));
+    }
+    let rows = quarantine::Entity::find()
+        .filter(cond)
+        .order_by_desc(quarantine::Column::ReceivedAt)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|q| Quarantined {
+            id: q.id,
+            connector: q.connector,
+            source_key: q.source_key,
+            reason: q.reason,
+            raw: q.raw,
+            received_at: q.received_at,
+            run_id: q.run_id,
+            state: q.state,
+            attempts: q.attempts,
+            resolved_at: q.resolved_at,
+        })
+        .collect())
+}
+
+/// How many source records a connector has delivered.
+pub async fn record_count(conn: &impl ConnectionTrait, connector: &str) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(source_records::Entity::find()
+        .filter(source_records::Column::Connector.eq(connector))
+        .count(conn)
+        .await?)
+}

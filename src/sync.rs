@@ -1,0 +1,285 @@
+//! The sync engine: runs connectors, and turns what they deliver into the graph.
+//!
+//! For each batch a connector hands over, one transaction writes everything: new and changed
+//! source records (keyed by connector and source key, compared by content hash, so re-pulling
+//! unchanged data writes nothing), the rows derived from them, their links to persons, the
+//! quarantine entries for records that could not be read, the run's counters and the cursor
+//! after the batch. A crash or `kill -9` at any point therefore leaves the store at a batch
+//! boundary, and the next run resumes from the cursor that went with it.
+//!
+//! Transient failures are retried with exponential backoff and jitter, honouring
+//! `Retry-After`; fatal ones stop the connector and are recorded on the run.
+//!
+//! Limits: imports the connector SDK, `linkage`, `store` and `model`. Never the gate or the API:
+//! the engine writes, it never serves reads.
+
+mod apply;
+pub mod derive;
+pub mod progress;
+pub mod registry;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kinship_connector_sdk::{Batch, ConnectorError, Cursor, DynConnector, Manifest};
+use uuid::Uuid;
+
+use crate::store::sync::{self as rows, Run};
+use crate::store::{Store, StoreError};
+
+pub use progress::Progress;
+pub use retry::RetryPolicy;
+
+/// One configured connector.
+#[derive(Clone, Debug)]
+pub struct ConnectorSpec {
+    /// The instance id; source records are keyed by it.
+    pub id: String,
+    /// The connector kind (`health-fhir`, ...).
+    pub kind: String,
+    /// The connector's own settings.
+    pub settings: serde_json::Value,
+    /// At most this many pulls per second.
+    pub rate_per_second: Option<f64>,
+    pub retry: RetryPolicy,
+}
+
+/// A connector built from its spec, with its manifest checked.
+pub struct Running {
+    pub spec: ConnectorSpec,
+    pub connector: Box<dyn DynConnector>,
+    pub manifest: Manifest,
+}
+
+impl Running {
+    /// Builds the connector and checks its manifest.
+    pub fn build(spec: ConnectorSpec) -> Result<Self, SyncError> {
+        let connector = registry::build(&spec.kind, spec.settings.clone())
+            .map_err(|e| SyncError::Config(format!("connector `{}`: {e}", spec.id)))?;
+        let manifest = connector.manifest();
+        let problems = manifest.problems();
+        if !problems.is_empty() {
+            return Err(SyncError::Config(format!(
+                "connector `{}`: {}",
+                spec.id,
+                problems.join("; ")
+            )));
+        }
+        Ok(Self {
+            spec,
+            connector,
+            manifest,
+        })
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Config(String),
+    #[error("connector `{connector}` failed: {error}")]
+    Connector {
+        connector: String,
+        error: ConnectorError,
+    },
+    #[error("store unavailable")]
+    Store(#[from] StoreError),
+    #[error("store unavailable")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Runs connectors against a store.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+}
+
+impl Engine {
+    /// An engine over a store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Pulls with retries: transient errors wait and try again, up to the policy's attempts.
+    async fn pull_with_retries(
+        &self,
+        c: &Running,
+        cursor: Option<&Cursor>,
+        run: &mut Run,
+        progress: &dyn Progress,
+    ) -> Result<Batch, SyncError> {
+        let mut attempt = 1;
+        loop {
+            match c.connector.pull(cursor).await {
+                Ok(batch) => return Ok(batch),
+                Err(ConnectorError::Transient {
+                    message,
+                    retry_after,
+                }) if attempt < c.spec.retry.max_attempts => {
+                    let wait = c.spec.retry.delay(attempt, retry_after);
+                    progress.retrying(&c.spec.id, attempt, wait, &message);
+                    run.retries += 1;
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    return Err(SyncError::Connector {
+                        connector: c.spec.id.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One run: from the stored cursor until the connector has nothing more. Returns the run
+    /// as recorded, whether it succeeded or not.
+    pub async fn run(&self, c: &Running, progress: &dyn Progress) -> Result<Run, SyncError> {
+        let conn = self.store.conn();
+        let mut run = Run {
+            id: Uuid::new_v4(),
+            connector: c.spec.id.clone(),
+            started_at: Utc::now(),
+            finished_at: None,
+            status: "running".into(),
+            batches: 0,
+            new: 0,
+            changed: 0,
+            unchanged: 0,
+            quarantined: 0,
+            retries: 0,
+            error: None,
+        };
+        rows::save_run(conn, &run).await?;
+        progress.started(&c.spec.id);
+        let mut cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
+        let min_gap = c
+            .spec
+            .rate_per_second
+            .filter(|r| *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        let mut last_pull: Option<Instant> = None;
+        let outcome = loop {
+            if let (Some(gap), Some(last)) = (min_gap, last_pull) {
+                let since = last.elapsed();
+                if since < gap {
+                    tokio::time::sleep(gap - since).await;
+                }
+            }
+            last_pull = Some(Instant::now());
+            let batch = match self
+                .pull_with_retries(c, cursor.as_ref(), &mut run, progress)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => break Err(e),
+            };
+            let next = batch.next.clone();
+            run.batches += 1;
+            if let Err(e) = apply::batch(&self.store, c, batch, &mut run).await {
+                break Err(e);
+            }
+            progress.batch(&c.spec.id, &run);
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break Ok(()),
+            }
+        };
+        run.finished_at = Some(Utc::now());
+        match &outcome {
+            Ok(()) => run.status = "ok".into(),
+            Err(e) => {
+                run.status = "failed".into();
+                run.error = Some(e.to_string());
+            }
+        }
+        rows::save_run(conn, &run).await?;
+        progress.finished(&c.spec.id, &run);
+        outcome.map(|()| run)
+    }
+
+    /// Re-reads open quarantine entries of a connector through its `reparse`; entries that
+    /// now read cleanly are applied and resolved. Returns (resolved, still open).
+    pub async fn retry_quarantined(&self, c: &Running) -> Result<(usize, usize), SyncError> {
+        let conn = self.store.conn();
+        let open = rows::quarantined(conn, Some(&c.spec.id), true, 100_000).await?;
+        let (mut resolved, mut still) = (0, 0);
+        for q in open {
+            match c.connector.reparse(&q.raw) {
+                Ok(records) => {
+                    let mut run = Run {
+                        id: Uuid::new_v4(),
+                        connector: c.spec.id.clone(),
+                        started_at: Utc::now(),
+                        finished_at: None,
+                        status: "retry".into(),
+                        batches: 1,
+                        new: 0,
+                        changed: 0,
+                        unchanged: 0,
+                        quarantined: 0,
+                        retries: 0,
+                        error: None,
+                    };
+                    let batch = Batch {
+                        records,
+                        rejected: vec![],
+                        next: None,
+                    };
+                    apply::batch(&self.store, c, batch, &mut run).await?;
+                    if run.quarantined == 0 {
+                        rows::retried(conn, q.id, true, &q.reason, Utc::now()).await?;
+                        resolved += 1;
+                    } else {
+                        rows::retried(conn, q.id, false, &q.reason, Utc::now()).await?;
+                        still += 1;
+                    }
+                }
+                Err(rejected) => {
+                    rows::retried(conn, q.id, false, &rejected.reason, Utc::now()).await?;
+                    still += 1;
+                }
+            }
+        }
+        Ok((resolved, still))
+    }
+}
+
+/// Runs connectors on their schedules until the process stops, one run at a time per
+/// connector and at most `max_concurrent` at once.
+pub async fn schedule(
+    engine: Engine,
+    connectors: Vec<(Arc<Running>, Duration)>,
+    max_concurrent: usize,
+    progress: Arc<dyn Progress>,
+) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, every) in connectors {
+        let engine = engine.clone();
+        let gate = Arc::clone(&gate);
+        let progress = Arc::clone(&progress);
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Ok(_permit) = Arc::clone(&gate).acquire_owned().await else {
+                    return;
+                };
+                if let Err(e) = engine.run(&c, progress.as_ref()).await {
+                    tracing::warn!(connector = %c.spec.id, error = %e, "scheduled sync failed");
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}

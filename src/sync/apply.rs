@@ -1,0 +1,378 @@
+//! One batch, one transaction: check, classify (new, changed, unchanged), link, write.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::Utc;
+use kinship_connector_sdk::{Batch, SourceRecord};
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
+
+use super::derive::{self, Checked, Rows};
+use super::{Running, SyncError};
+use crate::linkage::{self, Candidates, Decision, Method};
+use crate::model::{IdentifierSystem, Person, PersonId, Relationship, RelationshipKind, Sex};
+use crate::store::sync::{self as rows, Declared, Existing, Quarantined, RecordRow, Run};
+use crate::store::{Store, load};
+
+struct Work {
+    record: SourceRecord,
+    checked: Checked,
+    hash: String,
+    existing: Option<Existing>,
+    person: Option<PersonId>,
+    method: Option<&'static str>,
+}
+
+fn quarantined(
+    connector: &str,
+    run: &Run,
+    key: Option<String>,
+    reason: String,
+    raw: String,
+) -> Quarantined {
+    Quarantined {
+        id: Uuid::new_v4(),
+        connector: connector.to_owned(),
+        source_key: key,
+        reason,
+        raw,
+        received_at: Utc::now(),
+        run_id: Some(run.id),
+        state: "open".into(),
+        attempts: 0,
+        resolved_at: None,
+    }
+}
+
+/// The stored envelope: the record without its raw bytes (those are stored beside it).
+fn envelope_json(r: &SourceRecord) -> String {
+    let mut copy = r.clone();
+    copy.raw = String::new();
+    serde_json::to_string(&copy).unwrap_or_default()
+}
+
+/// What linkage needs to know about the records of a batch that have no person yet.
+async fn candidates(
+    conn: &impl sea_orm::ConnectionTrait,
+    work: &[Work],
+) -> Result<Candidates, SyncError> {
+    let mut values: BTreeSet<(IdentifierSystem, String)> = BTreeSet::new();
+    let mut families: BTreeSet<String> = BTreeSet::new();
+    for w in work.iter().filter(|w| w.person.is_none()) {
+        let e = &w.checked.evidence;
+        values.extend(
+            e.nhs_number
+                .iter()
+                .map(|v| (IdentifierSystem::NhsNumber, v.clone())),
+        );
+        values.extend(e.upn.iter().map(|v| (IdentifierSystem::Upn, v.clone())));
+        values.extend(
+            e.la_person_ids
+                .iter()
+                .map(|v| (IdentifierSystem::LaPersonId, v.clone())),
+        );
+        if let Some((f, _, _)) = &e.name_dob {
+            families.insert(f.clone());
+        }
+    }
+    let mut c = Candidates::default();
+    let values: Vec<_> = values.into_iter().collect();
+    let mut persons: BTreeSet<PersonId> = BTreeSet::new();
+    for (system, value, person) in rows::persons_by_identifiers(conn, &values).await? {
+        c.by_identifier
+            .entry((system, value))
+            .or_default()
+            .insert(person);
+        persons.insert(person);
+    }
+    let families: Vec<_> = families.into_iter().collect();
+    for (family, given, dob, person) in rows::persons_by_family_names(conn, &families).await? {
+        if let Some(dob) = dob {
+            c.by_name_dob
+                .entry((family, given, dob))
+                .or_default()
+                .insert(person);
+            persons.insert(person);
+        }
+    }
+    let persons: Vec<_> = persons.into_iter().collect();
+    for (person, system, value) in rows::strong_identifiers_of(conn, &persons).await? {
+        c.held.entry(person).or_default().insert((system, value));
+    }
+    Ok(c)
+}
+
+/// Applies one batch in one transaction, updating the run's counters.
+pub async fn batch(
+    store: &Store,
+    c: &Running,
+    batch: Batch,
+    run: &mut Run,
+) -> Result<(), SyncError> {
+    let connector = c.spec.id.as_str();
+    let now = Utc::now();
+    let conn = store.conn();
+
+    let mut quarantine: Vec<Quarantined> = batch
+        .rejected
+        .into_iter()
+        .map(|r| quarantined(connector, run, r.source_key, r.reason, r.raw))
+        .collect();
+
+    // Check every record; a later copy of a key in the same batch replaces an earlier one.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut work: Vec<Work> = Vec::with_capacity(batch.records.len());
+    for record in batch.records {
+        match derive::check(connector, &c.manifest, &record) {
+            Ok(checked) => {
+                let hash = record.content_hash();
+                let w = Work {
+                    record,
+                    checked,
+                    hash,
+                    existing: None,
+                    person: None,
+                    method: None,
+                };
+                match index.get(&w.record.source_key) {
+                    Some(&i) => work[i] = w,
+                    None => {
+                        index.insert(w.record.source_key.clone(), work.len());
+                        work.push(w);
+                    }
+                }
+            }
+            Err(reason) => quarantine.push(quarantined(
+                connector,
+                run,
+                Some(record.source_key.clone()),
+                reason,
+                record.raw,
+            )),
+        }
+    }
+
+    // New, changed or unchanged.
+    let keys: Vec<String> = work.iter().map(|w| w.record.source_key.clone()).collect();
+    let mut existing = rows::existing(conn, connector, &keys).await?;
+    let mut unchanged = 0i64;
+    work.retain_mut(|w| {
+        w.existing = existing.remove(&w.record.source_key);
+        match &w.existing {
+            Some(e) if e.content_hash == w.hash => {
+                unchanged += 1;
+                false
+            }
+            Some(e) => {
+                w.person = e.person_id;
+                true
+            }
+            None => true,
+        }
+    });
+    run.unchanged += unchanged;
+    // Records that describe a person first, so records about them in the same batch follow.
+    work.sort_by_key(|w| !w.checked.has_identity);
+
+    // Link records that have no person yet.
+    let mut cands = candidates(conn, &work).await?;
+    let subject_keys: Vec<String> = work
+        .iter()
+        .filter(|w| w.person.is_none())
+        .filter_map(|w| w.record.subject.clone())
+        .collect();
+    let mut person_of: HashMap<String, PersonId> =
+        rows::persons_of_keys(conn, connector, &subject_keys).await?;
+    let mut new_persons: Vec<Person> = Vec::new();
+    for w in &mut work {
+        if w.person.is_none() {
+            let subject = w
+                .record
+                .subject
+                .as_ref()
+                .and_then(|s| person_of.get(s))
+                .copied();
+            match linkage::decide(&w.checked.evidence, subject, &cands) {
+                Decision::Existing(p, method) => {
+                    w.person = Some(p);
+                    w.method = Some(method.as_str());
+                }
+                Decision::New if w.checked.has_identity => {
+                    let id = PersonId::new();
+                    new_persons.push(Person {
+                        id,
+                        date_of_birth: w.checked.date_of_birth,
+                        sex: if w.checked.sex == Sex::Unknown && w.record.identity.sex.is_none() {
+                            Sex::Unknown
+                        } else {
+                            w.checked.sex
+                        },
+                        is_child: derive::is_child(w.checked.date_of_birth, now),
+                        shielded: false,
+                    });
+                    w.person = Some(id);
+                    w.method = Some(Method::New.as_str());
+                }
+                // About a person whose record has not arrived: kept, linked when it does.
+                Decision::New => {}
+            }
+            if let Some(p) = w.person {
+                cands.learn(p, &w.checked.evidence);
+            }
+        }
+        if let Some(p) = w.person {
+            person_of.insert(w.record.source_key.clone(), p);
+        }
+    }
+
+    let txn = conn.begin().await?;
+    load::persons(&txn, &new_persons, now).await?;
+    let changed: Vec<_> = work
+        .iter()
+        .filter_map(|w| w.existing.as_ref().map(|e| e.id))
+        .collect();
+    rows::delete_derived(&txn, &changed).await?;
+    let records: Vec<RecordRow> = work
+        .iter()
+        .map(|w| RecordRow {
+            id: w.checked.id,
+            connector: connector.to_owned(),
+            organisation: w.checked.organisation.clone(),
+            source_key: w.record.source_key.clone(),
+            subject_key: w.record.subject.clone(),
+            fetched_at: now,
+            content_hash: w.hash.clone(),
+            raw: w.record.raw.clone(),
+            envelope: envelope_json(&w.record),
+            person_id: w.person,
+            link_method: w
+                .method
+                .map(str::to_owned)
+                .or_else(|| w.existing.as_ref().and_then(|e| e.link_method.clone())),
+        })
+        .collect();
+    rows::upsert_records(&txn, &records).await?;
+
+    let mut derived = Rows::default();
+    for w in &work {
+        if let Some(p) = w.person {
+            derived.add(&w.record, &w.checked, p, now);
+        }
+    }
+
+    // Records that were waiting for one of this batch's persons.
+    let linked_keys: Vec<String> = work
+        .iter()
+        .filter(|w| w.person.is_some() && w.checked.has_identity)
+        .map(|w| w.record.source_key.clone())
+        .collect();
+    let waiting = rows::waiting_for(&txn, connector, &linked_keys).await?;
+    let mut adopted: HashMap<PersonId, Vec<crate::model::SourceRecordId>> = HashMap::new();
+    for (id, subject, envelope) in waiting {
+        let Some(person) = person_of.get(&subject).copied() else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_str::<SourceRecord>(&envelope) else {
+            continue;
+        };
+        if let Ok(checked) = derive::check(connector, &c.manifest, &record) {
+            derived.add(&record, &checked, person, now);
+            adopted.entry(person).or_default().push(id);
+        }
+    }
+    for (person, ids) in adopted {
+        rows::set_person(&txn, &ids, person, Method::Subject.as_str()).await?;
+    }
+
+    // Relationships each record declares, resolved where both ends are known.
+    let related: Vec<String> = work
+        .iter()
+        .flat_map(|w| {
+            w.record
+                .identity
+                .relationships
+                .iter()
+                .map(|r| r.related_key.clone())
+        })
+        .filter(|k| !person_of.contains_key(k))
+        .collect();
+    person_of.extend(rows::persons_of_keys(&txn, connector, &related).await?);
+    let mut declared: Vec<Declared> = Vec::new();
+    let mut links: Vec<Relationship> = Vec::new();
+    for w in &work {
+        for rel in &w.record.identity.relationships {
+            let other = person_of.get(&rel.related_key).copied();
+            let kind = RelationshipKind::parse(&rel.kind);
+            let resolved = match (w.person, other, kind) {
+                (Some(a), Some(b), Some(kind)) if a != b => {
+                    links.push(Relationship {
+                        person_id: a,
+                        related_person: b,
+                        kind,
+                        parental_responsibility: rel.parental_responsibility,
+                        organisation: w.checked.organisation.clone(),
+                        source_record: Some(w.checked.id),
+                    });
+                    true
+                }
+                _ => false,
+            };
+            declared.push(Declared {
+                id: Uuid::new_v4(),
+                source_record: w.checked.id,
+                connector: connector.to_owned(),
+                related_key: rel.related_key.clone(),
+                kind: rel.kind.clone(),
+                parental_responsibility: rel.parental_responsibility,
+                resolved,
+            });
+        }
+    }
+    // Earlier records that declared a relationship to one of this batch's records.
+    let mut now_resolved = Vec::new();
+    for (d, owner, org) in rows::unresolved_pointing_at(&txn, connector, &linked_keys).await? {
+        let (Some(a), Some(b), Some(kind), Ok(organisation)) = (
+            owner,
+            person_of.get(&d.related_key).copied(),
+            RelationshipKind::parse(&d.kind),
+            org.parse(),
+        ) else {
+            continue;
+        };
+        if a != b {
+            links.push(Relationship {
+                person_id: a,
+                related_person: b,
+                kind,
+                parental_responsibility: d.parental_responsibility,
+                organisation,
+                source_record: Some(d.source_record),
+            });
+        }
+        now_resolved.push(d.id);
+    }
+
+    load::names(&txn, &derived.names).await?;
+    load::identifiers(&txn, &derived.identifiers).await?;
+    load::addresses(&txn, &derived.addresses).await?;
+    load::facts(&txn, &derived.facts).await?;
+    load::relationships(&txn, &links).await?;
+    rows::insert_declared(&txn, &declared).await?;
+    rows::mark_resolved(&txn, &now_resolved).await?;
+    rows::quarantine(&txn, &quarantine).await?;
+    rows::resolve_quarantined(&txn, connector, &keys, now).await?;
+    if let Some(next) = &batch.next {
+        rows::set_cursor(&txn, connector, &next.0, now).await?;
+    }
+    for w in &work {
+        if w.existing.is_some() {
+            run.changed += 1;
+        } else {
+            run.new += 1;
+        }
+    }
+    run.quarantined += i64::try_from(quarantine.len()).unwrap_or(i64::MAX);
+    rows::save_run(&txn, run).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! From an envelope to graph rows: names, identifiers, addresses, facts and declared
+//! relationships, each pointing at the source record it came from. Pure. Anything the hub will
+//! not accept (an identifier failing its check, a category the connector did not declare, two
+//! facts with one key) makes the whole record a rejection with a reason naming the field.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use kinship_connector_sdk::{Manifest, SourceRecord};
+use uuid::Uuid;
+
+use crate::linkage::Evidence;
+use crate::model::{
+    Address, Agency, DataCategory, Fact, FactId, Identifier, IdentifierSystem, OrganisationId,
+    PersonId, PersonName, Sex, SourceRecordId,
+};
+use crate::store::graph::normalise_name;
+
+/// The namespace of ids derived from source keys: the same record always gets the same id,
+/// so a re-pull or a crash-and-restart never duplicates.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6b69_6e73_6869_7000_0000_0000_0000_0001);
+
+/// The id of a connector's source record.
+pub fn record_id(connector: &str, source_key: &str) -> SourceRecordId {
+    SourceRecordId(Uuid::new_v5(
+        &NAMESPACE,
+        format!("{connector}\u{1f}{source_key}").as_bytes(),
+    ))
+}
+
+/// The id of a fact within a source record.
+pub fn fact_id(record: SourceRecordId, key: &str) -> FactId {
+    FactId(Uuid::new_v5(&record.0, key.as_bytes()))
+}
+
+/// A record checked and ready to write, before it knows its person.
+#[derive(Clone)]
+pub struct Checked {
+    pub id: SourceRecordId,
+    pub organisation: OrganisationId,
+    pub identifiers: Vec<(IdentifierSystem, String, bool)>,
+    pub evidence: Evidence,
+    pub date_of_birth: Option<chrono::NaiveDate>,
+    pub sex: Sex,
+    pub has_identity: bool,
+    pub facts: Vec<(FactId, DataCategory, Agency)>,
+}
+
+/// Checks an envelope against the manifest and the hub's rules.
+pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
+    let organisation: OrganisationId = r
+        .organisation
+        .parse()
+        .map_err(|_| format!("organisation `{}` is not `<kind>:<code>`", r.organisation))?;
+    if r.source_key.trim().is_empty() {
+        return Err("the record has no source key".into());
+    }
+    let id = record_id(connector, &r.source_key);
+    let mut identifiers = Vec::new();
+    for i in &r.identity.identifiers {
+        let system: IdentifierSystem = i
+            .system
+            .parse()
+            .map_err(|_| format!("identifier system `{}` is not in the catalogue", i.system))?;
+        let value = system
+            .normalise(&i.value)
+            .map_err(|e| format!("`{system}`: {e}"))?;
+        identifiers.push((system, value, i.verified));
+    }
+    let default_agency: Agency = manifest.agency.parse().map_err(|_| {
+        format!(
+            "manifest agency `{}` is not in the catalogue",
+            manifest.agency
+        )
+    })?;
+    let mut keys = HashSet::new();
+    let mut facts = Vec::with_capacity(r.facts.len());
+    for f in &r.facts {
+        if !keys.insert(f.key.as_str()) {
+            return Err(format!("two facts share the key `{}`", f.key));
+        }
+        if !manifest.categories.iter().any(|c| c == &f.category) {
+            return Err(format!(
+                "fact category `{}` is not declared by the connector",
+                f.category
+            ));
+        }
+        let category: DataCategory = f
+            .category
+            .parse()
+            .map_err(|_| format!("fact category `{}` is not in the catalogue", f.category))?;
+        let agency = match &f.agency {
+            Some(a) => a
+                .parse()
+                .map_err(|_| format!("fact agency `{a}` is not in the catalogue"))?,
+            None => default_agency,
+        };
+        facts.push((fact_id(id, &f.key), category, agency));
+    }
+    for rel in &r.identity.relationships {
+        if crate::model::RelationshipKind::parse(&rel.kind).is_none() {
+            return Err(format!(
+                "relationship kind `{}` is not in the catalogue",
+                rel.kind
+            ));
+        }
+    }
+    let value_of = |s: IdentifierSystem| {
+        identifiers
+            .iter()
+            .find(|(sys, _, _)| *sys == s)
+            .map(|(_, v, _)| v.clone())
+    };
+    let name_dob = r
+        .identity
+        .names
+        .first()
+        .zip(r.identity.date_of_birth)
+        .map(|(n, dob)| (normalise_name(&n.family), normalise_name(&n.given), dob))
+        .filter(|(f, g, _)| !f.is_empty() && !g.is_empty());
+    let evidence = Evidence {
+        nhs_number: value_of(IdentifierSystem::NhsNumber),
+        upn: value_of(IdentifierSystem::Upn),
+        la_person_ids: identifiers
+            .iter()
+            .filter(|(s, _, _)| *s == IdentifierSystem::LaPersonId)
+            .map(|(_, v, _)| v.clone())
+            .collect(),
+        name_dob,
+    };
+    Ok(Checked {
+        id,
+        organisation,
+        identifiers,
+        evidence,
+        date_of_birth: r.identity.date_of_birth,
+        sex: r.identity.sex.as_deref().map_or(Sex::Unknown, Sex::parse),
+        has_identity: !r.identity.is_empty(),
+        facts,
+    })
+}
+
+/// The rows a record contributes once its person is known.
+#[derive(Default)]
+pub struct Rows {
+    pub names: Vec<PersonName>,
+    pub identifiers: Vec<Identifier>,
+    pub addresses: Vec<Address>,
+    pub facts: Vec<Fact>,
+}
+
+impl Rows {
+    /// Adds a checked record's rows for `person`.
+    pub fn add(&mut self, r: &SourceRecord, c: &Checked, person: PersonId, now: DateTime<Utc>) {
+        let source = Some(c.id);
+        for n in &r.identity.names {
+            self.names.push(PersonName {
+                person_id: person,
+                given: n.given.clone(),
+                family: n.family.clone(),
+                usage: n.usage.clone(),
+                organisation: c.organisation.clone(),
+                source_record: source,
+            });
+        }
+        for (system, value, verified) in &c.identifiers {
+            self.identifiers.push(Identifier {
+                person_id: person,
+                system: *system,
+                value: value.clone(),
+                verified: *verified,
+                organisation: c.organisation.clone(),
+                source_record: source,
+            });
+        }
+        for a in &r.identity.addresses {
+            self.addresses.push(Address {
+                person_id: person,
+                line1: a.line1.clone(),
+                line2: a.line2.clone(),
+                town: a.town.clone(),
+                postcode: a.postcode.clone(),
+                uprn: a.uprn.clone(),
+                usage: a.usage.clone(),
+                valid_from: a.valid_from,
+                valid_to: a.valid_to,
+                organisation: c.organisation.clone(),
+                source_record: source,
+            });
+        }
+        for (f, (id, category, agency)) in r.facts.iter().zip(&c.facts) {
+            self.facts.push(Fact {
+                id: *id,
+                person_id: person,
+                agency: *agency,
+                organisation: c.organisation.clone(),
+                category: *category,
+                kind: f.kind.clone(),
+                occurred_at: f.occurred_at,
+                recorded_at: now,
+                summary: f.summary.clone(),
+                payload: f.payload.clone(),
+                source_record: source,
+            });
+        }
+    }
+
+    /// How many rows in all.
+    pub fn len(&self) -> usize {
+        self.names.len() + self.identifiers.len() + self.addresses.len() + self.facts.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Whether a person born on `dob` is a child at `now` (unknown: not assumed a child).
+pub fn is_child(dob: Option<chrono::NaiveDate>, now: DateTime<Utc>) -> bool {
+    dob.and_then(|d| now.date_naive().years_since(d))
+        .is_some_and(|age| age < 18)
+}
