@@ -8,6 +8,7 @@
 //! Limits: imports `gate`, `model`, `error` and `config`; never `store` or `sea_orm`. Holds no
 //! database handle, so nothing here can read around the gate.
 
+mod admin;
 mod errors;
 mod family;
 mod limits;
@@ -15,20 +16,26 @@ mod loaders;
 mod person;
 mod query;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 
 use crate::config::GraphqlConfig;
 use crate::gate::RequestGate;
 
+pub use admin::ConfiguredConnectors;
 pub use errors::RequestFlags;
+
+/// The query root: reads of the graph, and operations views.
+#[derive(MergedObject, Default)]
+pub struct Query(query::GraphQuery, admin::AdminQuery);
 pub use limits::Limits;
 
 /// The schema type.
-pub type KinshipSchema = Schema<query::Query, EmptyMutation, EmptySubscription>;
+pub type KinshipSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Builds the schema with the configured limits.
-pub fn schema(config: &GraphqlConfig) -> KinshipSchema {
-    Schema::build(query::Query, EmptyMutation, EmptySubscription)
+/// Builds the schema with the configured limits and the configured connectors.
+pub fn schema(config: &GraphqlConfig, connectors: ConfiguredConnectors) -> KinshipSchema {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(connectors)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .extension(Limits {
@@ -39,7 +46,7 @@ pub fn schema(config: &GraphqlConfig) -> KinshipSchema {
 
 /// The schema's SDL: what `kinship schema` prints and `schema/kinship.graphql` must equal.
 pub fn sdl() -> String {
-    schema(&GraphqlConfig::default()).sdl()
+    schema(&GraphqlConfig::default(), ConfiguredConnectors::default()).sdl()
 }
 
 /// Attaches a request's gate, its loaders and its flags to a GraphQL request.

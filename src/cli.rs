@@ -7,6 +7,7 @@ mod audit_cmd;
 pub mod bench;
 pub mod demo;
 pub mod hub;
+pub mod sync_cmd;
 mod token;
 
 use std::path::PathBuf;
@@ -65,6 +66,13 @@ pub enum Command {
     /// Sign a token for a principal. Only with a shared secret configured (demo and test
     /// configurations); production tokens come from your identity provider.
     Token(token::TokenArgs),
+    /// Run connectors once (every enabled one, or `--connector ID`), or `sync status`.
+    Sync(sync_cmd::SyncArgs),
+    /// Records connectors could not read: `list` them, or `retry` them.
+    Quarantine {
+        #[command(subcommand)]
+        command: sync_cmd::QuarantineCommand,
+    },
     /// Work with the access log.
     Audit {
         #[command(subcommand)]
@@ -120,6 +128,14 @@ impl Cli {
                 Ok(())
             }
             Command::Token(args) => token::run(args),
+            Command::Sync(args) => {
+                quiet("warn,kinship=info");
+                sync_cmd::run(args).await
+            }
+            Command::Quarantine { command } => {
+                quiet("warn");
+                sync_cmd::quarantine(command).await
+            }
             Command::Audit { command } => {
                 quiet("warn");
                 audit_cmd::run(command).await

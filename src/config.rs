@@ -53,6 +53,67 @@ pub struct Config {
     pub protocols: ProtocolsConfig,
     /// Log output.
     pub log: LogConfig,
+    /// How connectors are run.
+    pub sync: SyncConfig,
+    /// The feeds this hub pulls from, one table per connector instance.
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// `[sync]`: how the sync engine runs connectors.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// The most connectors syncing at once.
+    pub max_concurrent: usize,
+    /// The first retry waits about this long (doubling each time, with jitter), in ms.
+    pub retry_base_ms: u64,
+    /// The longest wait between retries, in ms.
+    pub retry_max_ms: u64,
+    /// Attempts per pull, the first included, before a run fails.
+    pub max_attempts: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 2,
+            retry_base_ms: 250,
+            retry_max_ms: 60_000,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// `[[connectors]]`: one connector instance.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// A unique id for this instance (lowercase, digits, hyphens). Source records are keyed by
+    /// it, so changing it makes everything look new.
+    pub id: String,
+    /// The connector kind: `health-fhir`, `education-ctf`, `police-pole`,
+    /// `social-care-returns`.
+    pub kind: String,
+    /// Whether it runs at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Under `kinship serve`, sync every this many seconds; unset: only `kinship sync` runs it.
+    #[serde(default)]
+    pub schedule_seconds: Option<u64>,
+    /// At most this many pulls per second from the source.
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+    /// The connector's own settings; `kinship connector list` prints each kind's schema.
+    #[serde(default = "empty_object")]
+    pub settings: serde_json::Value,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 /// `[server]`
@@ -366,6 +427,38 @@ impl Config {
         }
         if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
             problems.push("graphql: max_depth and max_complexity must be at least 1".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.connectors.iter().enumerate() {
+            let id_ok = !c.id.is_empty()
+                && c.id
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+            if !id_ok {
+                problems.push(format!(
+                    "connectors[{i}].id: `{}` must be lowercase letters, digits and hyphens",
+                    c.id
+                ));
+            }
+            if !ids.insert(c.id.as_str()) {
+                problems.push(format!("connectors[{i}].id: `{}` is used twice", c.id));
+            }
+            if c.schedule_seconds == Some(0) {
+                problems.push(format!(
+                    "connectors[{i}].schedule_seconds: must be at least 1"
+                ));
+            }
+            if c.rate_per_second
+                .is_some_and(|r| !r.is_finite() || r <= 0.0)
+            {
+                problems.push(format!("connectors[{i}].rate_per_second: must be above 0"));
+            }
+            if !c.settings.is_object() {
+                problems.push(format!("connectors[{i}].settings: must be a table"));
+            }
+        }
+        if self.sync.max_attempts == 0 || self.sync.max_concurrent == 0 {
+            problems.push("sync: max_attempts and max_concurrent must be at least 1".into());
         }
         if !self.protocols.dir.is_dir() {
             problems.push(format!(

@@ -10,6 +10,7 @@
 //! Limits: imports `store`, `audit` and `model`. Knows nothing of GraphQL or HTTP. Nothing
 //! else in the crate reads personal data from the store for a client.
 
+pub mod admin;
 pub mod decision;
 pub mod error;
 pub mod protocol;

@@ -7,8 +7,9 @@
 //! NHS numbers from the never-issued 999 range, UPNs and school numbers in LA 999. The same
 //! [`PopulationSpec`] always gives the same [`Population`], byte for byte.
 //!
-//! Limits: pure computation, no IO; imports `model` only.
+//! Limits: pure computation, no IO; imports `model` and the connector SDK's envelope types.
 
+pub mod envelopes;
 mod generate;
 mod names;
 

@@ -62,7 +62,21 @@ impl App {
     ) -> Result<Self, KeyError> {
         Ok(Self {
             gate,
-            schema: api::schema(&config.graphql),
+            schema: api::schema(
+                &config.graphql,
+                api::ConfiguredConnectors(
+                    config
+                        .connectors
+                        .iter()
+                        .map(|c| crate::gate::admin::Configured {
+                            id: c.id.clone(),
+                            kind: c.kind.clone(),
+                            enabled: c.enabled,
+                            schedule_seconds: c.schedule_seconds,
+                        })
+                        .collect(),
+                ),
+            ),
             verifier: Arc::new(TokenVerifier::from_config(&config.auth)?),
             graphiql: config.graphql.graphiql,
             metrics: Arc::new(Metrics::default()),

@@ -34,7 +34,8 @@ pub struct Me {
 }
 
 /// The root of every read.
-pub struct Query;
+#[derive(Default)]
+pub struct GraphQuery;
 
 fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> Result<T> {
     id.parse::<T>()
@@ -42,7 +43,7 @@ fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> Result<T> {
 }
 
 #[Object]
-impl Query {
+impl GraphQuery {
     /// Who the hub thinks you are.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let gate = gate(ctx)?;

@@ -23,6 +23,9 @@ pub enum GateError {
     /// Personal data was asked for without a purpose of use.
     #[error("no purpose of use declared: send the `Kinship-Purpose` header")]
     PurposeRequired,
+    /// The caller's role may not use this operation at all.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store failed.
     #[error("store unavailable")]
     Store(#[from] StoreError),
