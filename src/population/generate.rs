@@ -3192,7 +3192,7 @@ impl<'s> Generator<'s> {
             link_method: Some("generated".to_owned()),
         });
         self.names(member, &organisation, id, (given, surname));
-        self.identifiers(member, org, &organisation, id);
+        self.identifiers(member, &organisation, id);
         self.addresses(fam, m, org, &organisation, id);
         fam.members[m].records.push((org, id));
     }
@@ -3231,7 +3231,6 @@ impl<'s> Generator<'s> {
     fn identifiers(
         &mut self,
         member: &Member,
-        org: OrgIx,
         organisation: &OrganisationId,
         record: SourceRecordId,
     ) {
@@ -3246,10 +3245,11 @@ impl<'s> Generator<'s> {
             | AgencyKind::AcuteTrust
             | AgencyKind::CommunityTrust
             | AgencyKind::MentalHealthTrust => nhs().into_iter().collect(),
+            // A UPN stays with the child for life, so every school that holds the pupil
+            // holds it, not only the current one.
             AgencyKind::School => member
                 .school
                 .as_ref()
-                .filter(|s| s.current == org)
                 .and_then(|s| s.upn.clone())
                 .map(|u| (IdentifierSystem::Upn, u, true))
                 .into_iter()

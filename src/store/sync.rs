@@ -681,3 +681,52 @@ pub async fn record_count(conn: &impl ConnectionTrait, connector: &str) -> Resul
         .count(conn)
         .await?)
 }
+
+/// Makes sure these organisations exist (a feed names holders the hub may not know yet);
+/// a new one is named by its id until reference data names it.
+pub async fn ensure_organisations(
+    conn: &impl ConnectionTrait,
+    ids: &[OrganisationId],
+) -> Result<(), StoreError> {
+    use super::entity::organisations;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    organisations::Entity::insert_many(ids.iter().map(|o| organisations::ActiveModel {
+        id: Set(o.to_string()),
+        kind: Set(o.kind().to_string()),
+        name: Set(o.to_string()),
+    }))
+    .on_conflict(
+        OnConflict::column(organisations::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Names organisations (reference data), inserting those not known yet.
+pub async fn name_organisations(
+    conn: &impl ConnectionTrait,
+    orgs: &[crate::model::Organisation],
+) -> Result<(), StoreError> {
+    use super::entity::organisations;
+    if orgs.is_empty() {
+        return Ok(());
+    }
+    organisations::Entity::insert_many(orgs.iter().map(|o| organisations::ActiveModel {
+        id: Set(o.id.to_string()),
+        kind: Set(o.id.kind().to_string()),
+        name: Set(o.name.clone()),
+    }))
+    .on_conflict(
+        OnConflict::column(organisations::Column::Id)
+            .update_column(organisations::Column::Name)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}

@@ -226,6 +226,13 @@ pub async fn batch(
     }
 
     let txn = conn.begin().await?;
+    let organisations: Vec<_> = work
+        .iter()
+        .map(|w| w.checked.organisation.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    rows::ensure_organisations(&txn, &organisations).await?;
     load::persons(&txn, &new_persons, now).await?;
     let changed: Vec<_> = work
         .iter()

@@ -51,7 +51,7 @@ fn protocols() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols")
 }
 
-async fn fresh_database(db: Db, dir: &std::path::Path) -> String {
+pub async fn fresh_database(db: Db, dir: &std::path::Path) -> String {
     match db {
         Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
         Db::Postgres => {

@@ -19,3 +19,4 @@ mod loaders;
 mod purpose;
 mod reads;
 mod schema;
+mod sync;
