@@ -5,6 +5,7 @@
 
 mod audit_cmd;
 pub mod bench;
+pub mod connector_cmd;
 pub mod demo;
 pub mod hub;
 pub mod sync_cmd;
@@ -73,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         command: sync_cmd::QuarantineCommand,
     },
+    /// Scaffold a connector crate, or list the built-in connector kinds.
+    Connector {
+        #[command(subcommand)]
+        command: connector_cmd::ConnectorCommand,
+    },
     /// Work with the access log.
     Audit {
         #[command(subcommand)]
@@ -136,6 +142,7 @@ impl Cli {
                 quiet("warn");
                 sync_cmd::quarantine(command).await
             }
+            Command::Connector { command } => connector_cmd::run(command),
             Command::Audit { command } => {
                 quiet("warn");
                 audit_cmd::run(command).await

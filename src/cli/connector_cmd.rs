@@ -78,7 +78,10 @@ pub fn scaffold(
     };
     let root = dir.join(name);
     if root.exists() {
-        return Err(CliError::Usage(format!("`{}` already exists", root.display())));
+        return Err(CliError::Usage(format!(
+            "`{}` already exists",
+            root.display()
+        )));
     }
     let fill = |t: &str| {
         t.replace("{{name}}", name)
@@ -111,14 +114,18 @@ pub fn run(command: ConnectorCommand) -> Result<(), CliError> {
             let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/sdk");
             let root = scaffold(&name, &agency, category.as_deref(), &dir, &sdk)?;
             println!("created {}", root.display());
-            println!("next: cd {} && cargo test   (the conformance kit runs against its loopback feed)", root.display());
-            println!("then: replace FeedRecord and envelope() with your source's format; see docs/connectors.md");
+            println!(
+                "next: cd {} && cargo test   (the conformance kit runs against its loopback feed)",
+                root.display()
+            );
+            println!(
+                "then: replace FeedRecord and envelope() with your source's format; see docs/connectors.md"
+            );
             Ok(())
         }
         ConnectorCommand::List => {
             for kind in crate::sync::registry::KINDS {
-                let manifest = crate::sync::registry::manifest(kind)
-                    .map_err(CliError::Failed)?;
+                let manifest = crate::sync::registry::manifest(kind).map_err(CliError::Failed)?;
                 println!(
                     "{kind} ({} {}): {}",
                     manifest.agency,

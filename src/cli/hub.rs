@@ -119,6 +119,27 @@ pub async fn serve(
     crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
     let store = open_store(&config).await?;
     let hub = start(&config, store).await?;
+    // Connectors with a schedule sync in the background for as long as the server runs.
+    let scheduled = config
+        .connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .filter_map(|c| c.schedule_seconds.map(|s| (c, s)))
+        .map(|(c, s)| {
+            crate::sync::Running::build(super::sync_cmd::spec(&config, c))
+                .map(|r| (Arc::new(r), std::time::Duration::from_secs(s)))
+                .map_err(|e| CliError::Failed(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !scheduled.is_empty() {
+        tracing::info!(connectors = scheduled.len(), "scheduled syncs started");
+        tokio::spawn(crate::sync::schedule(
+            crate::sync::Engine::new(hub.store.clone()),
+            scheduled,
+            config.sync.max_concurrent,
+            Arc::new(crate::sync::progress::Lines::default()),
+        ));
+    }
     tracing::info!(addr = %hub.local_addr()?, "serving GraphQL at /graphql");
     server::serve(hub.listener, hub.router, shutdown_signal()).await?;
     hub.store.close().await?;

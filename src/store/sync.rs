@@ -37,19 +37,19 @@ pub async fn existing(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, Uuid, String, Option<Uuid>, Option<String>)> =
-        source_records::Entity::find()
-            .select_only()
-            .column(source_records::Column::SourceKey)
-            .column(source_records::Column::Id)
-            .column(source_records::Column::ContentHash)
-            .column(source_records::Column::PersonId)
-            .column(source_records::Column::LinkMethod)
-            .filter(source_records::Column::Connector.eq(connector))
-            .filter(source_records::Column::SourceKey.is_in(keys.iter().map(String::as_str)))
-            .into_tuple()
-            .all(conn)
-            .await?;
+    type Row = (String, Uuid, String, Option<Uuid>, Option<String>);
+    let rows: Vec<Row> = source_records::Entity::find()
+        .select_only()
+        .column(source_records::Column::SourceKey)
+        .column(source_records::Column::Id)
+        .column(source_records::Column::ContentHash)
+        .column(source_records::Column::PersonId)
+        .column(source_records::Column::LinkMethod)
+        .filter(source_records::Column::Connector.eq(connector))
+        .filter(source_records::Column::SourceKey.is_in(keys.iter().map(String::as_str)))
+        .into_tuple()
+        .all(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(key, id, hash, person, method)| {

@@ -35,6 +35,7 @@ fn counts(run: &Run) -> String {
 }
 
 /// Tracing lines, at most one per connector every few seconds.
+#[derive(Default)]
 pub struct Lines {
     last: Mutex<std::collections::HashMap<String, Instant>>,
 }
@@ -130,8 +131,6 @@ pub fn for_terminal() -> Box<dyn Progress> {
             bars: Mutex::new(Default::default()),
         })
     } else {
-        Box::new(Lines {
-            last: Mutex::new(Default::default()),
-        })
+        Box::new(Lines::default())
     }
 }

@@ -30,7 +30,9 @@ pub async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
 
 /// Serves a router on 127.0.0.1:0 and returns its base URL.
 pub async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
@@ -168,14 +170,23 @@ async fn a_feed_that_fails_with_500_429_and_timeouts_then_recovers_is_synced_com
     let engine = Engine::new(store.clone());
     let c = Running::build(police_spec(&url, 30)).unwrap();
     let started = std::time::Instant::now();
-    let run = engine.run(&c, &kinship::sync::progress::Silent).await.unwrap();
+    let run = engine
+        .run(&c, &kinship::sync::progress::Silent)
+        .await
+        .unwrap();
     assert_eq!(run.status, "ok");
     assert_eq!(run.retries, 5, "{run:?}");
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
     assert!(seen.load(Ordering::SeqCst) > 5);
     // Everything arrived, exactly once: a clean sync of the same feed finds nothing new.
     let (clean_store, _d2) = fresh_store(Db::Sqlite).await;
-    let clean = Engine::new(clean_store.clone()).run(&c, &Silent).await.unwrap();
+    let clean = Engine::new(clean_store.clone())
+        .run(&c, &Silent)
+        .await
+        .unwrap();
     assert_eq!(clean.new, run.new);
 
     // A feed that keeps failing ends the run as failed, with the reason.
@@ -185,9 +196,117 @@ async fn a_feed_that_fails_with_500_429_and_timeouts_then_recovers_is_synced_com
     let mut spec = police_spec(&url, 30);
     spec.retry.max_attempts = 3;
     let c = Running::build(spec).unwrap();
-    let err = Engine::new(store2.clone()).run(&c, &Silent).await.unwrap_err();
+    let err = Engine::new(store2.clone())
+        .run(&c, &Silent)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("503"), "{err}");
-    let runs = rows::runs(store2.conn(), Some("anyshire-police"), 1).await.unwrap();
+    let runs = rows::runs(store2.conn(), Some("anyshire-police"), 1)
+        .await
+        .unwrap();
     assert_eq!(runs[0].status, "failed");
     assert_eq!(runs[0].retries, 2);
+}
+
+fn count<'a>(store: &'a Store, sql: &str) -> impl std::future::Future<Output = i64> + 'a {
+    let sql = sql.to_owned();
+    async move {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = store
+            .conn()
+            .query_one_raw(Statement::from_string(
+                store.conn().get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+// Two workers: the test blocks one waiting for the child process while the feed serves it
+// from the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_with_sigkill_and_restarted_ends_with_every_record_exactly_once() {
+    let (feed, _) = police_feed(120);
+    let url = serve(feed.router()).await;
+    // The reference: the same feed synced in one go, in process.
+    let (reference, _d0) = fresh_store(Db::Sqlite).await;
+    let full = Engine::new(reference.clone())
+        .run(&Running::build(police_spec(&url, 10)).unwrap(), &Silent)
+        .await
+        .unwrap();
+    assert!(
+        full.batches > 10,
+        "enough batches to stop part-way: {full:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("killed.db");
+    let config = dir.path().join("kinship.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[sync]\nretry_base_ms = 20\n[[connectors]]\nid = \"anyshire-police\"\nkind = \"police-pole\"\nrate_per_second = 25\n[connectors.settings]\nbase_url = \"{url}\"\npage_size = 10\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let kinship = env!("CARGO_BIN_EXE_kinship");
+    let mut child = std::process::Command::new(kinship)
+        .args(["sync", "--config"])
+        .arg(&config)
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some batches have landed, then kill -9 mid-run.
+    let store = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(s) = Store::connect(&StoreOptions::sqlite_path(&db)).await
+            && let Ok(runs) = rows::runs(s.conn(), None, 1).await
+            && runs.first().is_some_and(|r| r.batches >= 3)
+        {
+            break s;
+        }
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished");
+    let part = count(&store, "SELECT COUNT(*) FROM source_records").await;
+    assert!(
+        part > 0 && part < full.new,
+        "stopped part-way: {part} of {}",
+        full.new
+    );
+
+    let done = std::process::Command::new(kinship)
+        .args(["sync", "--config"])
+        .arg(&config)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    for (what, sql) in [
+        ("source records", "SELECT COUNT(*) FROM source_records"),
+        ("facts", "SELECT COUNT(*) FROM facts"),
+        ("persons", "SELECT COUNT(*) FROM persons"),
+        ("names", "SELECT COUNT(*) FROM person_names"),
+        (
+            "distinct keys",
+            "SELECT COUNT(DISTINCT source_key) FROM source_records",
+        ),
+    ] {
+        assert_eq!(
+            count(&store, sql).await,
+            count(&reference, sql).await,
+            "{what} after kill and restart"
+        );
+    }
 }
