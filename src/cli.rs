@@ -7,6 +7,7 @@ mod audit_cmd;
 pub mod bench;
 pub mod connector_cmd;
 pub mod demo;
+pub mod feeds;
 pub mod hub;
 pub mod sync_cmd;
 mod token;

@@ -4,7 +4,10 @@
 //!
 //! The rules here are deterministic and conservative, in order: a valid NHS number; a valid
 //! UPN; a local authority's child id; the person of the record the source says this one is
-//! about; an exact normalised name and date of birth held by exactly one person. A candidate
+//! about; an exact normalised name and date of birth held by exactly one person; and, for a
+//! record with a name but no date of birth or identifier (a parent named as a school contact),
+//! the one person of that name already related to the child the record says it is related
+//! to. A candidate
 //! that holds a different NHS number (or, for a name match, a different UPN) than the record
 //! is never chosen: two different valid NHS numbers never end up on one person. Anything else
 //! becomes a new person. Probabilistic linkage deepens this in a later step.
@@ -25,6 +28,19 @@ pub struct Evidence {
     pub la_person_ids: Vec<String>,
     /// Normalised family and given name, and date of birth, when all three are known.
     pub name_dob: Option<(String, String, NaiveDate)>,
+    /// Normalised family and given name, when known.
+    pub name: Option<(String, String)>,
+}
+
+impl Evidence {
+    /// Whether only a name and declared relationships could link the record.
+    pub fn needs_relatives(&self) -> bool {
+        self.nhs_number.is_none()
+            && self.upn.is_none()
+            && self.la_person_ids.is_empty()
+            && self.name_dob.is_none()
+            && self.name.is_some()
+    }
 }
 
 /// What the store knows that bears on a batch of records.
@@ -36,6 +52,8 @@ pub struct Candidates {
     pub held: HashMap<PersonId, BTreeSet<(IdentifierSystem, String)>>,
     /// Persons holding each (family, given, date of birth).
     pub by_name_dob: HashMap<(String, String, NaiveDate), BTreeSet<PersonId>>,
+    /// Persons related to a person, by (that person, family, given).
+    pub by_relative_name: HashMap<(PersonId, String, String), BTreeSet<PersonId>>,
 }
 
 impl Candidates {
@@ -102,6 +120,7 @@ pub enum Method {
     LaPersonId,
     Subject,
     NameAndDateOfBirth,
+    RelativeAndName,
     /// No candidate: a new person.
     New,
 }
@@ -115,6 +134,7 @@ impl Method {
             Self::LaPersonId => "deterministic:la_person_id",
             Self::Subject => "subject",
             Self::NameAndDateOfBirth => "deterministic:name_dob",
+            Self::RelativeAndName => "deterministic:relative_name",
             Self::New => "new",
         }
     }
@@ -164,6 +184,30 @@ pub fn decide(evidence: &Evidence, subject: Option<PersonId>, c: &Candidates) ->
         return Decision::Existing(p, Method::NameAndDateOfBirth);
     }
     Decision::New
+}
+
+/// For a record with only a name: the one person of that name related to any of `relatives`
+/// (the persons of the records it declares relationships to).
+pub fn decide_by_relatives(
+    evidence: &Evidence,
+    relatives: &[PersonId],
+    c: &Candidates,
+) -> Decision {
+    let Some((family, given)) = &evidence.name else {
+        return Decision::New;
+    };
+    let found: BTreeSet<PersonId> = relatives
+        .iter()
+        .filter_map(|r| c.by_relative_name.get(&(*r, family.clone(), given.clone())))
+        .flatten()
+        .copied()
+        .collect();
+    match (found.len(), found.iter().next()) {
+        (1, Some(p)) if !c.conflicts(*p, evidence, true) => {
+            Decision::Existing(*p, Method::RelativeAndName)
+        }
+        _ => Decision::New,
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +292,39 @@ mod tests {
             decide(&bare, None, &c),
             Decision::New,
             "ambiguous: two candidates"
+        );
+    }
+
+    #[test]
+    fn a_named_contact_joins_the_one_relative_of_that_name() {
+        let child = PersonId::new();
+        let mother = PersonId::new();
+        let mut c = Candidates::default();
+        c.by_relative_name
+            .entry((child, "SMITH".into(), "JANE".into()))
+            .or_default()
+            .insert(mother);
+        let contact = Evidence {
+            name: Some(("SMITH".into(), "JANE".into())),
+            ..Evidence::default()
+        };
+        assert!(contact.needs_relatives());
+        assert_eq!(
+            decide_by_relatives(&contact, &[child], &c),
+            Decision::Existing(mother, Method::RelativeAndName)
+        );
+        assert_eq!(
+            decide_by_relatives(&contact, &[PersonId::new()], &c),
+            Decision::New
+        );
+        c.by_relative_name
+            .entry((child, "SMITH".into(), "JANE".into()))
+            .or_default()
+            .insert(PersonId::new());
+        assert_eq!(
+            decide_by_relatives(&contact, &[child], &c),
+            Decision::New,
+            "ambiguous"
         );
     }
 

@@ -95,12 +95,16 @@ pub enum SyncError {
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
+    link_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Engine {
     /// An engine over a store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            link_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     /// The store.
@@ -184,7 +188,7 @@ impl Engine {
             };
             let next = batch.next.clone();
             run.batches += 1;
-            if let Err(e) = apply::batch(&self.store, c, batch, &mut run).await {
+            if let Err(e) = apply::batch(&self.store, c, batch, &mut run, &self.link_lock).await {
                 break Err(e);
             }
             progress.batch(&c.spec.id, &run);
@@ -234,7 +238,7 @@ impl Engine {
                         rejected: vec![],
                         next: None,
                     };
-                    apply::batch(&self.store, c, batch, &mut run).await?;
+                    apply::batch(&self.store, c, batch, &mut run, &self.link_lock).await?;
                     if run.quarantined == 0 {
                         rows::retried(conn, q.id, true, &q.reason, Utc::now()).await?;
                         resolved += 1;

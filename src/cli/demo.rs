@@ -186,22 +186,146 @@ const SHOWCASES: &[Showcase] = &[
 const BOARD_QUERY: &str = "{ me { subject roles purpose } person(id: \\\"ID\\\") { names { family } timeline(first: 5) { withheld } } }";
 
 /// A query that shows a role what it is for, with the purpose it runs under.
-fn showcase(pop: &Population, p: &Principal) -> Option<(Purpose, String)> {
+/// `graph` maps a population person to their person in the graph.
+fn showcase(
+    pop: &Population,
+    p: &Principal,
+    graph: &HashMap<PersonId, PersonId>,
+) -> Option<(Purpose, String)> {
     if p.has_role(Role::BoardMember) {
-        let child = pop.persons.iter().find(|x| x.is_child)?.id;
+        let child = pop
+            .persons
+            .iter()
+            .filter(|x| x.is_child)
+            .find_map(|x| graph.get(&x.id))?;
         return Some((
             Purpose::Audit,
             BOARD_QUERY.replace("ID", &child.to_string()),
         ));
     }
     let show = SHOWCASES.iter().find(|s| p.has_role(s.role))?;
-    let subjects = subjects_of(pop, p, show.kinds);
+    let subjects: Vec<PersonId> = subjects_of(pop, p, show.kinds)
+        .into_iter()
+        .filter(|s| graph.contains_key(s))
+        .collect();
     let child = subjects
         .iter()
         .copied()
         .find(|s| show.wants.is_none_or(|c| has_category(pop, *s, c)))
         .or_else(|| subjects.first().copied())?;
+    let child = graph.get(&child)?;
     Some((show.purpose, show.query.replace("ID", &child.to_string())))
+}
+
+/// Pulls the population through the four connectors from its loopback feeds.
+pub async fn sync_from_feeds(
+    store: &Store,
+    pop: &Population,
+    progress: &dyn crate::sync::Progress,
+) -> Result<(super::feeds::Feeds, Vec<crate::store::sync::Run>), CliError> {
+    let feeds = super::feeds::start(crate::population::envelopes::envelopes(pop), 500).await?;
+    let engine = crate::sync::Engine::new(store.clone());
+    let connectors = feeds
+        .specs
+        .iter()
+        .cloned()
+        .map(|s| crate::sync::Running::build(s).map_err(|e| CliError::Failed(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Health first: its records carry NHS numbers and dates of birth for everyone, so the
+    // schools', the council's and the police's records find their person on arrival.
+    let mut runs = Vec::with_capacity(connectors.len());
+    for c in &connectors {
+        runs.push(
+            engine
+                .run(c, progress)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?,
+        );
+    }
+    Ok((feeds, runs))
+}
+
+/// What the hub itself records, beside what connectors bring: the organisations' names, the
+/// families the local authority has grouped, practitioners' involvements and consents. Each is
+/// attached to the person the population's NHS number now leads to in the graph. Returns that
+/// mapping from population persons to graph persons.
+pub async fn hub_records(
+    store: &Store,
+    pop: &Population,
+) -> Result<HashMap<PersonId, PersonId>, CliError> {
+    use crate::model::{FamilyMember, IdentifierSystem};
+    use crate::store::sync as rows;
+    let conn = store.conn();
+    rows::name_organisations(conn, &pop.organisations).await?;
+    let nhs_of: HashMap<PersonId, &str> = pop
+        .identifiers
+        .iter()
+        .filter(|i| i.system == IdentifierSystem::NhsNumber)
+        .map(|i| (i.person_id, i.value.as_str()))
+        .collect();
+    let values: Vec<(IdentifierSystem, String)> = nhs_of
+        .values()
+        .map(|v| (IdentifierSystem::NhsNumber, (*v).to_owned()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut by_value: HashMap<String, PersonId> = HashMap::new();
+    for chunk in values.chunks(5_000) {
+        for (_, value, person) in rows::persons_by_identifiers(conn, chunk).await? {
+            by_value.entry(value).or_insert(person);
+        }
+    }
+    let graph: HashMap<PersonId, PersonId> = nhs_of
+        .iter()
+        .filter_map(|(p, v)| Some((*p, *by_value.get(*v)?)))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let members: Vec<FamilyMember> = pop
+        .members
+        .iter()
+        .filter_map(|m| {
+            let person = *graph.get(&m.person_id)?;
+            seen.insert((m.family_id, person)).then(|| FamilyMember {
+                person_id: person,
+                source_record: None,
+                ..m.clone()
+            })
+        })
+        .collect();
+    let involvements: Vec<_> = pop
+        .involvements
+        .iter()
+        .filter_map(|i| {
+            let person_id = match i.person_id {
+                Some(p) => Some(*graph.get(&p)?),
+                None => None,
+            };
+            Some(crate::model::Involvement {
+                person_id,
+                ..i.clone()
+            })
+        })
+        .collect();
+    let consents: Vec<_> = pop
+        .consents
+        .iter()
+        .filter_map(|c| {
+            Some(crate::model::Consent {
+                person_id: *graph.get(&c.person_id)?,
+                ..c.clone()
+            })
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    let txn = sea_orm::TransactionTrait::begin(conn)
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    load::families(&txn, &pop.families, now).await?;
+    load::members(&txn, &members).await?;
+    load::involvements(&txn, &involvements).await?;
+    load::consents(&txn, &consents).await?;
+    txn.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(graph)
 }
 
 /// `kinship demo`.
@@ -218,16 +342,40 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     println!("Kinship demo");
     println!("  database   {} (SQLite, WAL)", args.db.display());
     let store = fresh_demo_store(&args.db).await?;
-    let (pop, gen_s, load_s) = populate(&store, &spec).await?;
+    let started = Instant::now();
+    let spec_owned = spec.clone();
+    let pop = tokio::task::spawn_blocking(move || population::generate(&spec_owned))
+        .await
+        .map_err(|e| CliError::Failed(format!("generator stopped: {e}")))?;
     println!(
-        "  population {} families, {} children, {} adults, {} facts, {} involvements (seed {}, as of {}; generated in {gen_s:.1} s, loaded in {load_s:.1} s)",
+        "  population {} families, {} children, {} adults, {} facts, {} involvements (seed {}, as of {}; generated in {:.1} s)",
         pop.families.len(),
         pop.child_count(),
         pop.persons.len() - pop.child_count(),
         pop.facts.len(),
         pop.involvements.len(),
         spec.seed,
-        spec.as_of
+        spec.as_of,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  feeds      serving the population as FHIR, CTF XML, POLE JSON, CIN XML and SSDA903 CSV on loopback; syncing..."
+    );
+    let started = Instant::now();
+    let progress = crate::sync::progress::for_terminal();
+    let (_feeds, runs) = sync_from_feeds(&store, &pop, progress.as_ref()).await?;
+    for r in &runs {
+        println!(
+            "  synced     {:<18} {:>6} records, {:>3} quarantined, {} batches",
+            r.connector, r.new, r.quarantined, r.batches
+        );
+    }
+    let graph = hub_records(&store, &pop).await?;
+    let persons = crate::store::graph::person_count(store.conn()).await?;
+    println!(
+        "  graph      {persons} persons from {} people, linked on arrival by NHS number, UPN, LA id, exact name and date of birth, and name among a child's relatives ({:.1} s)",
+        pop.persons.len(),
+        started.elapsed().as_secs_f64()
     );
     let hub = hub::start(&config, store).await?;
     let addr = hub.local_addr()?;
@@ -260,7 +408,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        match showcase(&pop, p) {
+        match showcase(&pop, p, &graph) {
             Some((purpose, query)) => {
                 println!(
                     "curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' -H 'Kinship-Purpose: {purpose}' -H 'Content-Type: application/json' -d '{{\"query\":\"{query}\"}}'"

@@ -648,3 +648,9 @@ pub async fn organisations(
         })
         .collect()
 }
+
+/// How many person nodes the graph holds.
+pub async fn person_count(conn: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(persons::Entity::find().count(conn).await?)
+}

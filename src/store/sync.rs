@@ -730,3 +730,70 @@ pub async fn name_organisations(
     .await?;
     Ok(())
 }
+
+/// Persons related to these persons (either way round), with their names: who a parent
+/// named only by name could be.
+pub async fn relatives_with_names(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<Vec<(PersonId, PersonId, String, String)>, StoreError> {
+    if persons.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<Uuid> = persons.iter().map(|p| p.0).collect();
+    let pairs: Vec<(Uuid, Uuid)> = relationships::Entity::find()
+        .select_only()
+        .column(relationships::Column::PersonId)
+        .column(relationships::Column::RelatedPersonId)
+        .filter(
+            Condition::any()
+                .add(relationships::Column::PersonId.is_in(ids.iter().copied()))
+                .add(relationships::Column::RelatedPersonId.is_in(ids.iter().copied())),
+        )
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let wanted: std::collections::HashSet<Uuid> = ids.into_iter().collect();
+    // (anchor, relative): the anchor is the person asked about, the relative the other end.
+    let mut links: Vec<(Uuid, Uuid)> = Vec::new();
+    for (a, b) in pairs {
+        if wanted.contains(&a) {
+            links.push((a, b));
+        }
+        if wanted.contains(&b) {
+            links.push((b, a));
+        }
+    }
+    let relatives: Vec<Uuid> = links
+        .iter()
+        .map(|(_, r)| *r)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if relatives.is_empty() {
+        return Ok(vec![]);
+    }
+    let names: Vec<(Uuid, String, String)> = person_names::Entity::find()
+        .select_only()
+        .column(person_names::Column::PersonId)
+        .column(person_names::Column::FamilyNorm)
+        .column(person_names::Column::GivenNorm)
+        .filter(person_names::Column::PersonId.is_in(relatives))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut by_person: HashMap<Uuid, Vec<(String, String)>> = HashMap::new();
+    for (p, f, g) in names {
+        by_person.entry(p).or_default().push((f, g));
+    }
+    Ok(links
+        .into_iter()
+        .flat_map(|(anchor, rel)| {
+            by_person
+                .get(&rel)
+                .into_iter()
+                .flatten()
+                .map(move |(f, g)| (PersonId(anchor), PersonId(rel), f.clone(), g.clone()))
+        })
+        .collect())
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::derive::{self, Checked, Rows};
 use super::{Running, SyncError};
 use crate::linkage::{self, Candidates, Decision, Method};
-use crate::model::{IdentifierSystem, Person, PersonId, Relationship, RelationshipKind, Sex};
+use crate::model::{IdentifierSystem, Person, PersonId, Relationship, RelationshipKind};
 use crate::store::sync::{self as rows, Declared, Existing, Quarantined, RecordRow, Run};
 use crate::store::{Store, load};
 
@@ -102,12 +102,44 @@ async fn candidates(
     Ok(c)
 }
 
-/// Applies one batch in one transaction, updating the run's counters.
+/// Applies a linkage decision to a record: an existing person, a new one (for a record that
+/// describes someone), or none yet (for a record about a person whose record has not arrived).
+fn link(
+    w: &mut Work,
+    decision: Decision,
+    new_persons: &mut Vec<Person>,
+    now: chrono::DateTime<Utc>,
+) {
+    match decision {
+        Decision::Existing(p, method) => {
+            w.person = Some(p);
+            w.method = Some(method.as_str());
+        }
+        Decision::New if w.checked.has_identity => {
+            let id = PersonId::new();
+            new_persons.push(Person {
+                id,
+                date_of_birth: w.checked.date_of_birth,
+                sex: w.checked.sex,
+                is_child: derive::is_child(w.checked.date_of_birth, now),
+                shielded: false,
+            });
+            w.person = Some(id);
+            w.method = Some(Method::New.as_str());
+        }
+        Decision::New => {}
+    }
+}
+
+/// Applies one batch in one transaction, updating the run's counters. `link_lock` serialises
+/// linkage across the connectors of this process: a batch must see the persons every earlier
+/// batch created, or two feeds syncing at once would each create the same child.
 pub async fn batch(
     store: &Store,
     c: &Running,
     batch: Batch,
     run: &mut Run,
+    link_lock: &tokio::sync::Mutex<()>,
 ) -> Result<(), SyncError> {
     let connector = c.spec.id.as_str();
     let now = Utc::now();
@@ -174,7 +206,16 @@ pub async fn batch(
     // Records that describe a person first, so records about them in the same batch follow.
     work.sort_by_key(|w| !w.checked.has_identity);
 
-    // Link records that have no person yet.
+    // Link records that have no person yet, holding the linkage lock until the transaction
+    // commits. Across hub processes on PostgreSQL an advisory lock does the same.
+    let _linking = link_lock.lock().await;
+    let txn = conn.begin().await?;
+    if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres {
+        use sea_orm::ConnectionTrait;
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
+            .await?;
+    }
+    let conn = &txn;
     let mut cands = candidates(conn, &work).await?;
     let subject_keys: Vec<String> = work
         .iter()
@@ -184,48 +225,95 @@ pub async fn batch(
     let mut person_of: HashMap<String, PersonId> =
         rows::persons_of_keys(conn, connector, &subject_keys).await?;
     let mut new_persons: Vec<Person> = Vec::new();
-    for w in &mut work {
-        if w.person.is_none() {
-            let subject = w
-                .record
-                .subject
-                .as_ref()
-                .and_then(|s| person_of.get(s))
-                .copied();
-            match linkage::decide(&w.checked.evidence, subject, &cands) {
-                Decision::Existing(p, method) => {
-                    w.person = Some(p);
-                    w.method = Some(method.as_str());
-                }
-                Decision::New if w.checked.has_identity => {
-                    let id = PersonId::new();
-                    new_persons.push(Person {
-                        id,
-                        date_of_birth: w.checked.date_of_birth,
-                        sex: if w.checked.sex == Sex::Unknown && w.record.identity.sex.is_none() {
-                            Sex::Unknown
-                        } else {
-                            w.checked.sex
-                        },
-                        is_child: derive::is_child(w.checked.date_of_birth, now),
-                        shielded: false,
-                    });
-                    w.person = Some(id);
-                    w.method = Some(Method::New.as_str());
-                }
-                // About a person whose record has not arrived: kept, linked when it does.
-                Decision::New => {}
-            }
-            if let Some(p) = w.person {
-                cands.learn(p, &w.checked.evidence);
+    // Records with only a name wait for a second pass, once the persons they are related to
+    // (by their own declarations, or by this batch's records declaring them) are known.
+    let mut incoming: HashMap<String, Vec<String>> = HashMap::new();
+    for w in &work {
+        for r in &w.record.identity.relationships {
+            incoming
+                .entry(r.related_key.clone())
+                .or_default()
+                .push(w.record.source_key.clone());
+        }
+    }
+    let related_keys = |w: &Work| -> Vec<String> {
+        w.record
+            .identity
+            .relationships
+            .iter()
+            .map(|r| r.related_key.clone())
+            .chain(
+                incoming
+                    .get(&w.record.source_key)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            )
+            .collect()
+    };
+    let by_relatives = |w: &Work| {
+        w.person.is_none()
+            && w.record.subject.is_none()
+            && w.checked.evidence.needs_relatives()
+            && !related_keys(w).is_empty()
+    };
+    let (first, second): (Vec<usize>, Vec<usize>) =
+        (0..work.len()).partition(|i| !by_relatives(&work[*i]));
+    for pass in [first, second] {
+        let relatives_pass = pass.first().is_some_and(|i| by_relatives(&work[*i]));
+        if relatives_pass {
+            let related: Vec<String> = pass
+                .iter()
+                .flat_map(|i| related_keys(&work[*i]))
+                .filter(|k| !person_of.contains_key(k))
+                .collect();
+            person_of.extend(rows::persons_of_keys(conn, connector, &related).await?);
+            let anchors: Vec<PersonId> = pass
+                .iter()
+                .flat_map(|i| related_keys(&work[*i]))
+                .filter_map(|k| person_of.get(&k).copied())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for (anchor, relative, family, given) in
+                rows::relatives_with_names(conn, &anchors).await?
+            {
+                cands
+                    .by_relative_name
+                    .entry((anchor, family, given))
+                    .or_default()
+                    .insert(relative);
             }
         }
-        if let Some(p) = w.person {
-            person_of.insert(w.record.source_key.clone(), p);
+        for i in pass {
+            let w = &mut work[i];
+            if w.person.is_none() {
+                let subject = w
+                    .record
+                    .subject
+                    .as_ref()
+                    .and_then(|s| person_of.get(s))
+                    .copied();
+                let decision = if relatives_pass {
+                    let anchors: Vec<PersonId> = related_keys(w)
+                        .iter()
+                        .filter_map(|k| person_of.get(k).copied())
+                        .collect();
+                    linkage::decide_by_relatives(&w.checked.evidence, &anchors, &cands)
+                } else {
+                    linkage::decide(&w.checked.evidence, subject, &cands)
+                };
+                link(w, decision, &mut new_persons, now);
+                if let Some(p) = w.person {
+                    cands.learn(p, &w.checked.evidence);
+                }
+            }
+            if let Some(p) = w.person {
+                person_of.insert(w.record.source_key.clone(), p);
+            }
         }
     }
 
-    let txn = conn.begin().await?;
     let organisations: Vec<_> = work
         .iter()
         .map(|w| w.checked.organisation.clone())

@@ -118,6 +118,12 @@ pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<C
         .zip(r.identity.date_of_birth)
         .map(|(n, dob)| (normalise_name(&n.family), normalise_name(&n.given), dob))
         .filter(|(f, g, _)| !f.is_empty() && !g.is_empty());
+    let name = r
+        .identity
+        .names
+        .first()
+        .map(|n| (normalise_name(&n.family), normalise_name(&n.given)))
+        .filter(|(f, g)| !f.is_empty() && !g.is_empty());
     let evidence = Evidence {
         nhs_number: value_of(IdentifierSystem::NhsNumber),
         upn: value_of(IdentifierSystem::Upn),
@@ -127,6 +133,7 @@ pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<C
             .map(|(_, v, _)| v.clone())
             .collect(),
         name_dob,
+        name,
     };
     Ok(Checked {
         id,
