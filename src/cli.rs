@@ -113,6 +113,20 @@ pub enum CliError {
     Failed(String),
 }
 
+impl CliError {
+    /// A failure with its whole chain of causes, for the operator running the command.
+    pub fn failed(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self::Failed(message)
+    }
+}
+
 impl Cli {
     /// Runs the chosen command. Tracing starts here, once the command says how loud to be.
     pub async fn run(self) -> Result<(), CliError> {

@@ -115,6 +115,15 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // Bulk inserts vary in row count, so their statements rarely repeat: a small
+                // cache keeps the hot reads prepared without holding every insert's SQL.
+                .statement_cache_capacity(64)
+                // Pages come from a memory map and a 16 MiB cache rather than a read() per
+                // page, and the WAL is folded back in larger, rarer checkpoints.
+                .pragma("cache_size", "-16384")
+                .pragma("mmap_size", "268435456")
+                .pragma("wal_autocheckpoint", "16384")
+                .pragma("temp_store", "memory")
         });
         let mut db = Database::connect(opts).await.map_err(StoreError::Connect)?;
         let stats = Arc::new(StoreStats::default());
@@ -200,4 +209,19 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`): a deferred transaction that reads first and writes later fails with
+/// `SQLITE_BUSY_SNAPSHOT` if another connection wrote in between, which waiting cannot cure.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_graph;
 mod m20261123_000002_sync;
+mod m20261123_000003_sync_indexes;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_graph::Migration),
             Box::new(m20261123_000002_sync::Migration),
+            Box::new(m20261123_000003_sync_indexes::Migration),
         ]
     }
 }

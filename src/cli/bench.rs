@@ -17,7 +17,16 @@ pub enum BenchCommand {
     /// Requests per second and p50/p99 latency of the whole-child query against a running hub
     /// on SQLite: the baseline later work is measured against.
     Api(ApiArgs),
+    /// Records per second and peak memory of an initial load through the four connectors
+    /// from loopback feeds, and of an incremental sync where 1% changed.
+    Sync(sync::SyncArgs),
+    /// Serves a population as agency feeds for `bench sync` (run by it as a child process,
+    /// so the feeds' memory is not counted as the sync's).
+    #[command(hide = true)]
+    Feeds(sync::FeedsArgs),
 }
+
+mod sync;
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -41,6 +50,8 @@ pub const WHOLE_CHILD_QUERY: &str = "query WholeChild($id: ID!) { person(id: $id
 pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     match command {
         BenchCommand::Api(args) => api(args).await,
+        BenchCommand::Sync(args) => sync::run(args).await,
+        BenchCommand::Feeds(args) => sync::feeds(args).await,
     }
 }
 

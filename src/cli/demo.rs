@@ -229,7 +229,7 @@ pub async fn sync_from_feeds(
         .specs
         .iter()
         .cloned()
-        .map(|s| crate::sync::Running::build(s).map_err(|e| CliError::Failed(e.to_string())))
+        .map(|s| crate::sync::Running::build(s).map_err(|e| CliError::failed(&e)))
         .collect::<Result<Vec<_>, _>>()?;
     // Health first: its records carry NHS numbers and dates of birth for everyone, so the
     // schools', the council's and the police's records find their person on arrival.
@@ -239,7 +239,7 @@ pub async fn sync_from_feeds(
             engine
                 .run(c, progress)
                 .await
-                .map_err(|e| CliError::Failed(e.to_string()))?,
+                .map_err(|e| CliError::failed(&e))?,
         );
     }
     Ok((feeds, runs))

@@ -128,7 +128,7 @@ pub async fn serve(
         .map(|(c, s)| {
             crate::sync::Running::build(super::sync_cmd::spec(&config, c))
                 .map(|r| (Arc::new(r), std::time::Duration::from_secs(s)))
-                .map_err(|e| CliError::Failed(e.to_string()))
+                .map_err(|e| CliError::failed(&e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if !scheduled.is_empty() {

@@ -91,7 +91,7 @@ pub fn build(config: &Config, only: Option<&str>) -> Result<Vec<Running>, CliErr
         .connectors
         .iter()
         .filter(|c| only.map_or(c.enabled, |id| c.id == id))
-        .map(|c| Running::build(spec(config, c)).map_err(|e| CliError::Failed(e.to_string())))
+        .map(|c| Running::build(spec(config, c)).map_err(|e| CliError::failed(&e)))
         .collect()
 }
 
@@ -238,7 +238,7 @@ pub async fn quarantine(command: QuarantineCommand) -> Result<(), CliError> {
                 let (resolved, open) = engine
                     .retry_quarantined(c)
                     .await
-                    .map_err(|e| CliError::Failed(e.to_string()))?;
+                    .map_err(|e| CliError::failed(&e))?;
                 println!(
                     "{}: {resolved} resolved, {open} still quarantined",
                     c.spec.id

@@ -342,11 +342,5 @@ pub async fn population(
 
 /// Whether the graph holds any person yet.
 pub async fn is_empty(conn: &impl ConnectionTrait) -> Result<bool, StoreError> {
-    use sea_orm::{PaginatorTrait, QuerySelect};
-    let n = persons::Entity::find()
-        .select_only()
-        .limit(1)
-        .count(conn)
-        .await?;
-    Ok(n == 0)
+    Ok(persons::Entity::find().one(conn).await?.is_none())
 }

@@ -87,25 +87,28 @@ pub async fn persons_by_identifiers(
     if values.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(String, String, Uuid)> = person_identifiers::Entity::find()
-        .select_only()
-        .column(person_identifiers::Column::System)
-        .column(person_identifiers::Column::Value)
-        .column(person_identifiers::Column::PersonId)
-        .filter(person_identifiers::Column::Value.is_in(values.iter().map(|(_, v)| v.as_str())))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(s, v, p)| {
-            let system: IdentifierSystem = s.parse().ok()?;
-            values
-                .iter()
-                .any(|(vs, vv)| *vs == system && *vv == v)
-                .then_some((system, v, PersonId(p)))
-        })
-        .collect())
+    // One statement per system, each an index range on (system, value).
+    let mut by_system: std::collections::BTreeMap<IdentifierSystem, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (s, v) in values {
+        by_system.entry(*s).or_default().push(v.as_str());
+    }
+    let mut out = Vec::new();
+    for (system, values) in by_system {
+        for chunk in values.chunks(2_000) {
+            let rows: Vec<(String, Uuid)> = person_identifiers::Entity::find()
+                .select_only()
+                .column(person_identifiers::Column::Value)
+                .column(person_identifiers::Column::PersonId)
+                .filter(person_identifiers::Column::System.eq(system.as_str()))
+                .filter(person_identifiers::Column::Value.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            out.extend(rows.into_iter().map(|(v, p)| (system, v, PersonId(p))));
+        }
+    }
+    Ok(out)
 }
 
 /// The strong identifiers (NHS number, UPN, LA id) these persons hold.
@@ -136,35 +139,45 @@ pub async fn strong_identifiers_of(
         .collect())
 }
 
-/// Persons with these normalised family names, with their given names and dates of birth.
-pub async fn persons_by_family_names(
+/// Persons with these normalised (family, given) names, with their dates of birth. Uses the
+/// (family, given) index, so the cost follows the names asked for, not the graph's size.
+pub async fn persons_by_names(
     conn: &impl ConnectionTrait,
-    family_norms: &[String],
+    names: &[(String, String)],
 ) -> Result<Vec<(String, String, Option<NaiveDate>, PersonId)>, StoreError> {
-    if family_norms.is_empty() {
-        return Ok(vec![]);
+    use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
+    let mut out = Vec::new();
+    for chunk in names.chunks(500) {
+        let pairs: Vec<SimpleExpr> = chunk
+            .iter()
+            .map(|(f, g)| Expr::tuple([Expr::value(f.clone()), Expr::value(g.clone())]).into())
+            .collect();
+        let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
+            .select_only()
+            .column(person_names::Column::FamilyNorm)
+            .column(person_names::Column::GivenNorm)
+            .column(person_names::Column::PersonId)
+            .column_as(persons::Column::DateOfBirth, "date_of_birth")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                person_names::Entity::belongs_to(persons::Entity)
+                    .from(person_names::Column::PersonId)
+                    .to(persons::Column::Id)
+                    .into(),
+            )
+            .filter(
+                Expr::tuple([
+                    Expr::col((person_names::Entity, person_names::Column::FamilyNorm)).into(),
+                    Expr::col((person_names::Entity, person_names::Column::GivenNorm)).into(),
+                ])
+                .is_in(pairs),
+            )
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(rows.into_iter().map(|(f, g, p, d)| (f, g, d, PersonId(p))));
     }
-    let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
-        .select_only()
-        .column(person_names::Column::FamilyNorm)
-        .column(person_names::Column::GivenNorm)
-        .column(person_names::Column::PersonId)
-        .column_as(persons::Column::DateOfBirth, "date_of_birth")
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            person_names::Entity::belongs_to(persons::Entity)
-                .from(person_names::Column::PersonId)
-                .to(persons::Column::Id)
-                .into(),
-        )
-        .filter(person_names::Column::FamilyNorm.is_in(family_norms.iter().map(String::as_str)))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(f, g, p, d)| (f, g, d, PersonId(p)))
-        .collect())
+    Ok(out)
 }
 
 /// A source record row as the engine writes it.
@@ -178,7 +191,7 @@ pub struct RecordRow {
     pub fetched_at: DateTime<Utc>,
     pub content_hash: String,
     pub raw: String,
-    pub envelope: String,
+    pub envelope: Option<String>,
     pub person_id: Option<PersonId>,
     pub link_method: Option<String>,
 }
@@ -200,7 +213,7 @@ pub async fn upsert_records(
             person_id: Set(r.person_id.map(|p| p.0)),
             link_method: Set(r.link_method.clone()),
             subject_key: Set(r.subject_key.clone()),
-            envelope: Set(Some(r.envelope.clone())),
+            envelope: Set(r.envelope.clone()),
             updated_at: Set(Some(r.fetched_at)),
         });
         source_records::Entity::insert_many(models)

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
 use kinship_connector_sdk::{Batch, SourceRecord};
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::derive::{self, Checked, Rows};
@@ -57,7 +56,7 @@ async fn candidates(
     work: &[Work],
 ) -> Result<Candidates, SyncError> {
     let mut values: BTreeSet<(IdentifierSystem, String)> = BTreeSet::new();
-    let mut families: BTreeSet<String> = BTreeSet::new();
+    let mut names: BTreeSet<(String, String)> = BTreeSet::new();
     for w in work.iter().filter(|w| w.person.is_none()) {
         let e = &w.checked.evidence;
         values.extend(
@@ -71,8 +70,8 @@ async fn candidates(
                 .iter()
                 .map(|v| (IdentifierSystem::LaPersonId, v.clone())),
         );
-        if let Some((f, _, _)) = &e.name_dob {
-            families.insert(f.clone());
+        if let Some((f, g, _)) = &e.name_dob {
+            names.insert((f.clone(), g.clone()));
         }
     }
     let mut c = Candidates::default();
@@ -85,8 +84,8 @@ async fn candidates(
             .insert(person);
         persons.insert(person);
     }
-    let families: Vec<_> = families.into_iter().collect();
-    for (family, given, dob, person) in rows::persons_by_family_names(conn, &families).await? {
+    let names: Vec<_> = names.into_iter().collect();
+    for (family, given, dob, person) in rows::persons_by_names(conn, &names).await? {
         if let Some(dob) = dob {
             c.by_name_dob
                 .entry((family, given, dob))
@@ -209,7 +208,7 @@ pub async fn batch(
     // Link records that have no person yet, holding the linkage lock until the transaction
     // commits. Across hub processes on PostgreSQL an advisory lock does the same.
     let _linking = link_lock.lock().await;
-    let txn = conn.begin().await?;
+    let txn = crate::store::begin_write(conn).await?;
     if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres {
         use sea_orm::ConnectionTrait;
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
@@ -338,7 +337,9 @@ pub async fn batch(
             fetched_at: now,
             content_hash: w.hash.clone(),
             raw: w.record.raw.clone(),
-            envelope: envelope_json(&w.record),
+            // The parsed envelope is kept only while the record waits for its person: once
+            // linked, its rows are in the graph and the raw payload is kept beside them.
+            envelope: w.person.is_none().then(|| envelope_json(&w.record)),
             person_id: w.person,
             link_method: w
                 .method

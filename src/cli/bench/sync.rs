@@ -1,0 +1,285 @@
+//! `kinship bench sync`: an initial load and a 1% incremental sync through the four
+//! connectors, from feeds served by a child process on loopback.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use clap::Args;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::super::{CliError, feeds};
+use crate::population::envelopes::{Feed, envelopes};
+use crate::population::{self, PopulationSpec};
+use crate::store::{Store, StoreOptions};
+use crate::sync::{ConnectorSpec, Engine, Running, progress};
+
+/// Source records per family the four feeds deliver, measured on the generator's default
+/// population (health resources, pupils and contacts, police persons and events, returns).
+const RECORDS_PER_FAMILY: f64 = 21.0;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// About how many source records to serve and sync.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: usize,
+    /// The store: a SQLite file in a temporary folder by default, or a `postgres://` URL of an
+    /// empty database.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Records per page the feeds serve.
+    #[arg(long, default_value_t = 1_000)]
+    pub page_size: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FeedsArgs {
+    #[arg(long)]
+    pub families: usize,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub page_size: usize,
+}
+
+/// The child: serve the feeds, print their specs, change 1% on request.
+pub async fn feeds(args: FeedsArgs) -> Result<(), CliError> {
+    let spec = PopulationSpec::new(args.families, args.seed);
+    let pop = tokio::task::spawn_blocking(move || population::generate(&spec))
+        .await
+        .map_err(|e| CliError::Failed(format!("generator stopped: {e}")))?;
+    let all = envelopes(&pop);
+    drop(pop);
+    let mut changeable: Vec<(Feed, kinship_connector_sdk::SourceRecord)> = Vec::new();
+    for (feed, records) in &all {
+        changeable.extend(records.iter().step_by(100).map(|r| (*feed, r.clone())));
+    }
+    let counts: Vec<(String, usize)> = all
+        .iter()
+        .map(|(f, r)| (format!("{f:?}"), r.len()))
+        .collect();
+    let served = feeds::start(all, args.page_size).await?;
+    let specs: Vec<serde_json::Value> = served
+        .specs
+        .iter()
+        .map(|s| serde_json::json!({ "id": s.id, "kind": s.kind, "settings": s.settings }))
+        .collect();
+    println!(
+        "READY {}",
+        serde_json::json!({ "specs": specs, "envelopes": counts })
+    );
+    std::io::stdout().flush()?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim() == "CHANGE" {
+            // One envelope in a hundred changes: a new fact summary, or a new address line.
+            let mut by_feed: std::collections::BTreeMap<Feed, Vec<_>> = Default::default();
+            for (feed, mut r) in changeable.clone() {
+                if let Some(f) = r.facts.first_mut() {
+                    f.summary.push_str(" (amended)");
+                } else if let Some(a) = r.identity.addresses.first_mut() {
+                    a.line1.push_str(" (flat 2)");
+                } else if let Some(n) = r.identity.names.first_mut() {
+                    n.usage = "usual".into();
+                }
+                by_feed.entry(feed).or_default().push(r);
+            }
+            let n: usize = by_feed.values().map(Vec::len).sum();
+            for (feed, records) in by_feed {
+                served.upsert(feed, records);
+            }
+            println!("CHANGED {n}");
+            std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process since start or the last reset, in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak so the next phase is measured alone.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+struct Phase {
+    records: i64,
+    changed: i64,
+    seconds: f64,
+    peak: Option<u64>,
+}
+
+async fn phase(engine: &Engine, connectors: &[Running]) -> Result<Phase, CliError> {
+    reset_peak();
+    let started = Instant::now();
+    let progress = progress::Silent;
+    let runs = futures_util::future::join_all(connectors.iter().map(|c| engine.run(c, &progress)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::failed(&e))?;
+    Ok(Phase {
+        records: runs
+            .iter()
+            .map(|r| r.new + r.changed + r.unchanged + r.quarantined)
+            .sum(),
+        changed: runs.iter().map(|r| r.new + r.changed).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        peak: peak_rss(),
+    })
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("unknown".into(), |b| {
+        format!("{:.0} MiB", b as f64 / 1_048_576.0)
+    })
+}
+
+/// `kinship bench sync`.
+pub async fn run(args: SyncArgs) -> Result<(), CliError> {
+    let families = ((args.records as f64 / RECORDS_PER_FAMILY).ceil() as usize).max(1);
+    let dir = std::env::temp_dir().join(format!("kinship-bench-sync-{}", std::process::id()));
+    tokio::fs::create_dir_all(&dir).await?;
+    let (url, backend) = match &args.db {
+        Some(u) if u.starts_with("postgres") => (u.clone(), "PostgreSQL"),
+        Some(u) => (u.clone(), "SQLite"),
+        None => (
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            "SQLite",
+        ),
+    };
+    let store = Store::connect(&StoreOptions::new(url)).await?;
+    store.migrate().await?;
+    if !crate::store::load::is_empty(store.conn()).await? {
+        return Err(CliError::Usage("--db must be an empty database".into()));
+    }
+
+    eprintln!("bench sync: generating {families} families and starting the feeds...");
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "bench",
+            "feeds",
+            "--families",
+            &families.to_string(),
+            "--seed",
+            &args.seed.to_string(),
+            "--page-size",
+            &args.page_size.to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut to_child = child
+        .stdin
+        .take()
+        .ok_or_else(|| CliError::Failed("no stdin".into()))?;
+    let mut from_child = BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| CliError::Failed("no stdout".into()))?,
+    )
+    .lines();
+    let ready = loop {
+        match from_child.next_line().await? {
+            Some(l) if l.starts_with("READY ") => break l,
+            Some(_) => continue,
+            None => return Err(CliError::Failed("the feed process stopped".into())),
+        }
+    };
+    let ready: serde_json::Value = serde_json::from_str(&ready["READY ".len()..])
+        .map_err(|e| CliError::Failed(format!("feed process said: {e}")))?;
+    let connectors = ready["specs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let mut spec: ConnectorSpec = feeds_spec(s)?;
+            spec.retry.max_attempts = 5;
+            Running::build(spec).map_err(|e| CliError::failed(&e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine = Engine::new(store.clone());
+
+    eprintln!("bench sync: initial load...");
+    let initial = phase(&engine, &connectors).await?;
+    to_child.write_all(b"CHANGE\n").await?;
+    to_child.flush().await?;
+    let changed = loop {
+        match from_child.next_line().await? {
+            Some(l) if l.starts_with("CHANGED ") => break l["CHANGED ".len()..].trim().to_owned(),
+            Some(_) => continue,
+            None => return Err(CliError::Failed("the feed process stopped".into())),
+        }
+    };
+    eprintln!("bench sync: incremental sync after {changed} envelopes changed...");
+    let incremental = phase(&engine, &connectors).await?;
+    drop(to_child);
+    let _ = child.kill().await;
+
+    let rate = |p: &Phase| p.records as f64 / p.seconds.max(1e-9);
+    println!(
+        "store: {backend}; families: {families}; page size: {}",
+        args.page_size
+    );
+    println!(
+        "initial load: {} records in {:.1} s",
+        initial.records, initial.seconds
+    );
+    println!("initial load: {:.0} records/s", rate(&initial));
+    println!("initial load: peak memory {}", mib(initial.peak));
+    println!(
+        "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
+        incremental.records, incremental.changed, incremental.seconds
+    );
+    println!(
+        "incremental sync: {:.0} records/s delivered",
+        rate(&incremental)
+    );
+    println!("incremental sync: peak memory {}", mib(incremental.peak));
+    println!(
+        "incremental sync: {:.1}% of the initial load's time for {:.1}% of its records",
+        100.0 * incremental.seconds / initial.seconds.max(1e-9),
+        100.0 * incremental.records as f64 / initial.records.max(1) as f64
+    );
+    println!(
+        "summary: bench sync on {backend}: {} records at {:.0} records/s, peak {}; 1% incremental in {:.2} s ({:.1}% of the initial time)",
+        initial.records,
+        rate(&initial),
+        mib(initial.peak),
+        incremental.seconds,
+        100.0 * incremental.seconds / initial.seconds.max(1e-9)
+    );
+    store.close().await?;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    Ok(())
+}
+
+fn feeds_spec(s: &serde_json::Value) -> Result<ConnectorSpec, CliError> {
+    let text = |k: &str| {
+        s[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CliError::Failed(format!("feed spec lacks `{k}`")))
+    };
+    Ok(ConnectorSpec {
+        id: text("id")?,
+        kind: text("kind")?,
+        settings: s["settings"].clone(),
+        rate_per_second: None,
+        retry: crate::sync::RetryPolicy::default(),
+    })
+}
