@@ -145,12 +145,12 @@ pub async fn persons_by_names(
     conn: &impl ConnectionTrait,
     names: &[(String, String)],
 ) -> Result<Vec<(String, String, Option<NaiveDate>, PersonId)>, StoreError> {
-    use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
     let mut out = Vec::new();
     for chunk in names.chunks(500) {
-        let pairs: Vec<SimpleExpr> = chunk
+        let pairs: Vec<Expr> = chunk
             .iter()
-            .map(|(f, g)| Expr::tuple([Expr::value(f.clone()), Expr::value(g.clone())]).into())
+            .map(|(f, g)| Expr::tuple([Expr::value(f.clone()), Expr::value(g.clone())]))
             .collect();
         let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
             .select_only()
@@ -167,8 +167,8 @@ pub async fn persons_by_names(
             )
             .filter(
                 Expr::tuple([
-                    Expr::col((person_names::Entity, person_names::Column::FamilyNorm)).into(),
-                    Expr::col((person_names::Entity, person_names::Column::GivenNorm)).into(),
+                    Expr::col((person_names::Entity, person_names::Column::FamilyNorm)),
+                    Expr::col((person_names::Entity, person_names::Column::GivenNorm)),
                 ])
                 .is_in(pairs),
             )
