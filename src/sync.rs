@@ -20,6 +20,7 @@ pub mod registry;
 pub mod retry;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -113,11 +114,12 @@ impl Engine {
     }
 
     /// Pulls with retries: transient errors wait and try again, up to the policy's attempts.
+    /// Each retry is counted in `retries`.
     async fn pull_with_retries(
         &self,
         c: &Running,
         cursor: Option<&Cursor>,
-        run: &mut Run,
+        retries: &AtomicI64,
         progress: &dyn Progress,
     ) -> Result<Batch, SyncError> {
         let mut attempt = 1;
@@ -130,7 +132,7 @@ impl Engine {
                 }) if attempt < c.spec.retry.max_attempts => {
                     let wait = c.spec.retry.delay(attempt, retry_after);
                     progress.retrying(&c.spec.id, attempt, wait, &message);
-                    run.retries += 1;
+                    retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -142,6 +144,30 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Waits for the connector's rate limit, then pulls.
+    async fn paced_pull(
+        &self,
+        c: &Running,
+        cursor: Option<&Cursor>,
+        last_pull: &mut Option<Instant>,
+        retries: &AtomicI64,
+        progress: &dyn Progress,
+    ) -> Result<Batch, SyncError> {
+        let min_gap = c
+            .spec
+            .rate_per_second
+            .filter(|r| *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        if let (Some(gap), Some(last)) = (min_gap, *last_pull) {
+            let since = last.elapsed();
+            if since < gap {
+                tokio::time::sleep(gap - since).await;
+            }
+        }
+        *last_pull = Some(Instant::now());
+        self.pull_with_retries(c, cursor, retries, progress).await
     }
 
     /// One run: from the stored cursor until the connector has nothing more. Returns the run
@@ -164,39 +190,42 @@ impl Engine {
         };
         rows::save_run(conn, &run).await?;
         progress.started(&c.spec.id);
-        let mut cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
-        let min_gap = c
-            .spec
-            .rate_per_second
-            .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r));
+        let cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
         let mut last_pull: Option<Instant> = None;
+        let retries = AtomicI64::new(0);
+        // Each batch is applied while the next is pulled and parsed: the store works on its
+        // own threads, so reading the feed and writing the graph overlap.
+        let mut pulled = self
+            .paced_pull(c, cursor.as_ref(), &mut last_pull, &retries, progress)
+            .await;
         let outcome = loop {
-            if let (Some(gap), Some(last)) = (min_gap, last_pull) {
-                let since = last.elapsed();
-                if since < gap {
-                    tokio::time::sleep(gap - since).await;
-                }
-            }
-            last_pull = Some(Instant::now());
-            let batch = match self
-                .pull_with_retries(c, cursor.as_ref(), &mut run, progress)
-                .await
-            {
+            let batch = match pulled {
                 Ok(b) => b,
                 Err(e) => break Err(e),
             };
             let next = batch.next.clone();
             run.batches += 1;
-            if let Err(e) = apply::batch(&self.store, c, batch, &mut run, &self.link_lock).await {
+            let applying = apply::batch(&self.store, c, batch, &mut run, &self.link_lock);
+            let (applied, following) = match &next {
+                Some(n) => {
+                    let (a, p) = tokio::join!(
+                        applying,
+                        self.paced_pull(c, Some(n), &mut last_pull, &retries, progress)
+                    );
+                    (a, Some(p))
+                }
+                None => (applying.await, None),
+            };
+            if let Err(e) = applied {
                 break Err(e);
             }
             progress.batch(&c.spec.id, &run);
-            match next {
-                Some(n) => cursor = Some(n),
+            match following {
+                Some(p) => pulled = p,
                 None => break Ok(()),
             }
         };
+        run.retries += retries.load(Ordering::Relaxed);
         run.finished_at = Some(Utc::now());
         match &outcome {
             Ok(()) => run.status = "ok".into(),

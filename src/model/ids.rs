@@ -14,9 +14,11 @@ macro_rules! id_type {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A new random id.
+            /// A new id. Time-ordered (UUIDv7): ids made together sort together, so a bulk
+            /// insert appends to the end of an index instead of touching a page per row. It
+            /// tells when a node was created, never anything about a person.
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self(Uuid::now_v7())
             }
         }
 

@@ -82,7 +82,7 @@ pub async fn names(conn: &impl ConnectionTrait, rows: &[PersonName]) -> Result<(
         conn,
         rows.iter()
             .map(|n| person_names::ActiveModel {
-                id: Set(uuid::Uuid::new_v4()),
+                id: Set(uuid::Uuid::now_v7()),
                 person_id: Set(n.person_id.0),
                 given: Set(n.given.clone()),
                 family: Set(n.family.clone()),
@@ -106,7 +106,7 @@ pub async fn identifiers(
         conn,
         rows.iter()
             .map(|i| person_identifiers::ActiveModel {
-                id: Set(uuid::Uuid::new_v4()),
+                id: Set(uuid::Uuid::now_v7()),
                 person_id: Set(i.person_id.0),
                 system: Set(i.system.as_str().to_owned()),
                 value: Set(i.value.clone()),
@@ -125,7 +125,7 @@ pub async fn addresses(conn: &impl ConnectionTrait, rows: &[Address]) -> Result<
         conn,
         rows.iter()
             .map(|a| addresses::ActiveModel {
-                id: Set(uuid::Uuid::new_v4()),
+                id: Set(uuid::Uuid::now_v7()),
                 person_id: Set(a.person_id.0),
                 line1: Set(a.line1.clone()),
                 line2: Set(a.line2.clone()),
@@ -169,7 +169,7 @@ pub async fn members(conn: &impl ConnectionTrait, rows: &[FamilyMember]) -> Resu
         conn,
         rows.iter()
             .map(|m| family_members::ActiveModel {
-                id: Set(uuid::Uuid::new_v4()),
+                id: Set(uuid::Uuid::now_v7()),
                 family_id: Set(m.family_id.0),
                 person_id: Set(m.person_id.0),
                 role: Set(m.role.clone()),
@@ -190,7 +190,7 @@ pub async fn relationships(
         conn,
         rows.iter()
             .map(|r| relationships::ActiveModel {
-                id: Set(uuid::Uuid::new_v4()),
+                id: Set(uuid::Uuid::now_v7()),
                 person_id: Set(r.person_id.0),
                 related_person_id: Set(r.related_person.0),
                 kind: Set(r.kind.as_str().to_owned()),

@@ -139,19 +139,23 @@ pub async fn strong_identifiers_of(
         .collect())
 }
 
-/// Persons with these normalised (family, given) names, with their dates of birth. Uses the
-/// (family, given) index, so the cost follows the names asked for, not the graph's size.
+/// Persons with these normalised (family, given) names, with their dates of birth. An OR of
+/// pairs (not a row-value IN, which SQLite answers with a scan) so each pair is one probe of
+/// the (family, given) index: the cost follows the names asked for, not the graph's size.
 pub async fn persons_by_names(
     conn: &impl ConnectionTrait,
     names: &[(String, String)],
 ) -> Result<Vec<(String, String, Option<NaiveDate>, PersonId)>, StoreError> {
-    use sea_orm::sea_query::{Expr, ExprTrait as _};
     let mut out = Vec::new();
-    for chunk in names.chunks(500) {
-        let pairs: Vec<Expr> = chunk
-            .iter()
-            .map(|(f, g)| Expr::tuple([Expr::value(f.clone()), Expr::value(g.clone())]))
-            .collect();
+    for chunk in names.chunks(200) {
+        let mut any = Condition::any();
+        for (f, g) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(person_names::Column::FamilyNorm.eq(f.as_str()))
+                    .add(person_names::Column::GivenNorm.eq(g.as_str())),
+            );
+        }
         let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
             .select_only()
             .column(person_names::Column::FamilyNorm)
@@ -165,13 +169,7 @@ pub async fn persons_by_names(
                     .to(persons::Column::Id)
                     .into(),
             )
-            .filter(
-                Expr::tuple([
-                    Expr::col((person_names::Entity, person_names::Column::FamilyNorm)),
-                    Expr::col((person_names::Entity, person_names::Column::GivenNorm)),
-                ])
-                .is_in(pairs),
-            )
+            .filter(any)
             .into_tuple()
             .all(conn)
             .await?;

@@ -154,7 +154,7 @@ pub async fn batch(
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut work: Vec<Work> = Vec::with_capacity(batch.records.len());
     for record in batch.records {
-        match derive::check(connector, &c.manifest, &record) {
+        match derive::check(&c.manifest, &record) {
             Ok(checked) => {
                 let hash = record.content_hash();
                 let w = Work {
@@ -189,6 +189,9 @@ pub async fn batch(
     let mut unchanged = 0i64;
     work.retain_mut(|w| {
         w.existing = existing.remove(&w.record.source_key);
+        if let Some(e) = &w.existing {
+            w.checked.id = e.id;
+        }
         match &w.existing {
             Some(e) if e.content_hash == w.hash => {
                 unchanged += 1;
@@ -371,7 +374,8 @@ pub async fn batch(
         let Ok(record) = serde_json::from_str::<SourceRecord>(&envelope) else {
             continue;
         };
-        if let Ok(checked) = derive::check(connector, &c.manifest, &record) {
+        if let Ok(mut checked) = derive::check(&c.manifest, &record) {
+            checked.id = id;
             derived.add(&record, &checked, person, now);
             adopted.entry(person).or_default().push(id);
         }
@@ -414,7 +418,7 @@ pub async fn batch(
                 _ => false,
             };
             declared.push(Declared {
-                id: Uuid::new_v4(),
+                id: Uuid::now_v7(),
                 source_record: w.checked.id,
                 connector: connector.to_owned(),
                 related_key: rel.related_key.clone(),

@@ -16,26 +16,26 @@ use crate::model::{
 };
 use crate::store::graph::normalise_name;
 
-/// The namespace of ids derived from source keys: the same record always gets the same id,
-/// so a re-pull or a crash-and-restart never duplicates.
-const NAMESPACE: Uuid = Uuid::from_u128(0x6b69_6e73_6869_7000_0000_0000_0000_0001);
-
-/// The id of a connector's source record.
-pub fn record_id(connector: &str, source_key: &str) -> SourceRecordId {
-    SourceRecordId(Uuid::new_v5(
-        &NAMESPACE,
-        format!("{connector}\u{1f}{source_key}").as_bytes(),
-    ))
+/// The id a connector's source record gets if it is new: time-ordered, so a batch's records
+/// sit together in every index keyed by them. An existing record keeps the id it has.
+pub fn new_record_id() -> SourceRecordId {
+    SourceRecordId(Uuid::now_v7())
 }
 
-/// The id of a fact within a source record.
+/// The id of a fact within a source record: the record's id with its last eight bytes
+/// replaced by a hash of the fact's key. Stable for the same record and key, and sorted with
+/// the record, so a batch's facts land together in the index.
 pub fn fact_id(record: SourceRecordId, key: &str) -> FactId {
-    FactId(Uuid::new_v5(&record.0, key.as_bytes()))
+    let mut bytes = *record.0.as_bytes();
+    let hashed = Uuid::new_v5(&record.0, key.as_bytes());
+    bytes[8..].copy_from_slice(&hashed.as_bytes()[8..]);
+    FactId(Uuid::from_bytes(bytes))
 }
 
 /// A record checked and ready to write, before it knows its person.
 #[derive(Clone)]
 pub struct Checked {
+    /// The record's id: a new one until the engine finds the record already stored.
     pub id: SourceRecordId,
     pub organisation: OrganisationId,
     pub identifiers: Vec<(IdentifierSystem, String, bool)>,
@@ -43,11 +43,11 @@ pub struct Checked {
     pub date_of_birth: Option<chrono::NaiveDate>,
     pub sex: Sex,
     pub has_identity: bool,
-    pub facts: Vec<(FactId, DataCategory, Agency)>,
+    pub facts: Vec<(DataCategory, Agency)>,
 }
 
 /// Checks an envelope against the manifest and the hub's rules.
-pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
+pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
     let organisation: OrganisationId = r
         .organisation
         .parse()
@@ -55,7 +55,7 @@ pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<C
     if r.source_key.trim().is_empty() {
         return Err("the record has no source key".into());
     }
-    let id = record_id(connector, &r.source_key);
+    let id = new_record_id();
     let mut identifiers = Vec::new();
     for i in &r.identity.identifiers {
         let system: IdentifierSystem = i
@@ -95,7 +95,7 @@ pub fn check(connector: &str, manifest: &Manifest, r: &SourceRecord) -> Result<C
                 .map_err(|_| format!("fact agency `{a}` is not in the catalogue"))?,
             None => default_agency,
         };
-        facts.push((fact_id(id, &f.key), category, agency));
+        facts.push((category, agency));
     }
     for rel in &r.identity.relationships {
         if crate::model::RelationshipKind::parse(&rel.kind).is_none() {
@@ -195,9 +195,9 @@ impl Rows {
                 source_record: source,
             });
         }
-        for (f, (id, category, agency)) in r.facts.iter().zip(&c.facts) {
+        for (f, (category, agency)) in r.facts.iter().zip(&c.facts) {
             self.facts.push(Fact {
-                id: *id,
+                id: fact_id(c.id, &f.key),
                 person_id: person,
                 agency: *agency,
                 organisation: c.organisation.clone(),

@@ -2,6 +2,7 @@
 //! connectors, from feeds served by a child process on loopback.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -122,15 +123,22 @@ struct Phase {
     peak: Option<u64>,
 }
 
-async fn phase(engine: &Engine, connectors: &[Running]) -> Result<Phase, CliError> {
+async fn phase(engine: &Engine, connectors: &[Arc<Running>]) -> Result<Phase, CliError> {
     reset_peak();
     let started = Instant::now();
-    let progress = progress::Silent;
-    let runs = futures_util::future::join_all(connectors.iter().map(|c| engine.run(c, &progress)))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::failed(&e))?;
+    // One task per connector, so their parsing spreads over the runtime's threads.
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in connectors {
+        let (engine, c) = (engine.clone(), Arc::clone(c));
+        tasks.spawn(async move { engine.run(&c, &progress::Silent).await });
+    }
+    let mut runs = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let run = done
+            .map_err(|e| CliError::Failed(format!("a sync task stopped: {e}")))?
+            .map_err(|e| CliError::failed(&e))?;
+        runs.push(run);
+    }
     Ok(Phase {
         records: runs
             .iter()
@@ -210,7 +218,9 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         .map(|s| {
             let mut spec: ConnectorSpec = feeds_spec(s)?;
             spec.retry.max_attempts = 5;
-            Running::build(spec).map_err(|e| CliError::failed(&e))
+            Running::build(spec)
+                .map(Arc::new)
+                .map_err(|e| CliError::failed(&e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let engine = Engine::new(store.clone());
