@@ -114,3 +114,66 @@ fn schema_prints_the_sdl_and_help_is_complete() {
         assert!(out.contains(command), "--help lists {command}");
     }
 }
+
+#[test]
+fn a_scaffolded_connector_builds_and_passes_the_conformance_kit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(kinship()
+        .args([
+            "connector",
+            "new",
+            "housing",
+            "--agency",
+            "early_help",
+            "--dir",
+        ])
+        .arg(dir.path()));
+    assert!(ok, "{err}");
+    assert!(out.contains("created"), "{out}");
+    let root = dir.path().join("housing");
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/feed.rs",
+        "tests/conformance.rs",
+    ] {
+        assert!(root.join(file).is_file(), "{file} written");
+    }
+    // Pin the generated crate to the versions this workspace builds with, and build it in a
+    // target folder of its own under ours, so reruns reuse it.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(workspace.join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let test = std::process::Command::new(cargo)
+        .args(["test", "--quiet", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", workspace.join("target/scaffolded"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        test.status.success(),
+        "the scaffold's own tests fail:\n{stdout}\n{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the conformance test ran: {stdout}"
+    );
+
+    let (ok, _, err) = run(kinship()
+        .args([
+            "connector",
+            "new",
+            "housing",
+            "--agency",
+            "early_help",
+            "--dir",
+        ])
+        .arg(dir.path()));
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(kinship().args(["connector", "new", "Bad_Name", "--agency", "health"]));
+    assert!(!ok && err.contains("lowercase"), "{err}");
+    let (ok, _, err) = run(kinship().args(["connector", "new", "x", "--agency", "housing"]));
+    assert!(!ok && err.contains("--agency"), "{err}");
+}

@@ -74,10 +74,20 @@ pub async fn fresh_database(db: Db, dir: &std::path::Path) -> String {
 
 /// Starts a hub over a fresh database holding `population`.
 pub async fn spawn_with(db: Db, population: Population) -> TestApp {
+    spawn_configured(db, population, |_| {}).await
+}
+
+/// Starts a hub over a fresh database holding `population`, with configuration changes.
+pub async fn spawn_configured(
+    db: Db,
+    population: Population,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = fresh_database(db, dir.path()).await;
     let mut config = Config::demo(&dir.path().join("unused.db"), 0, protocols());
     config.database.url = url.clone().into();
+    tweak(&mut config);
     config.validate().expect("test config is valid");
     let store = Store::connect(&StoreOptions::new(url))
         .await

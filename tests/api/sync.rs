@@ -310,3 +310,62 @@ async fn a_sync_killed_with_sigkill_and_restarted_ends_with_every_record_exactly
         );
     }
 }
+
+#[tokio::test]
+async fn administrators_see_connectors_runs_and_quarantine_without_payloads() {
+    on_each_backend(|db| async move {
+        // A feed page with one good person and one whose PNC ID fails its check.
+        let page = json!({
+            "persons": [
+                { "id": "p1", "names": [{ "given": "Ada", "family": "Example" }], "dob": "2012-05-01", "sex": "female" },
+                { "id": "p2", "pnc_id": "2001/0012345J", "names": [{ "given": "Bo", "family": "Example" }], "dob": "1990-01-01", "sex": "male" }
+            ],
+            "objects": [], "locations": [], "events": [], "links": [], "next_cursor": null
+        });
+        let router = Router::new()
+            .route("/pole/events", axum::routing::get(move || { let p = page.clone(); async move { axum::Json(p) } }))
+            .route("/pole/health", axum::routing::get(|| async { axum::Json(json!({ "status": "ok", "profile": "kinship-pole/1" })) }));
+        let url = serve(router).await;
+        let spec = police_spec(&url, 50);
+        let app = crate::helpers::spawn_configured(db, Default::default(), |c| {
+            c.connectors.push(kinship::config::ConnectorConfig {
+                id: spec.id.clone(),
+                kind: spec.kind.clone(),
+                enabled: true,
+                schedule_seconds: None,
+                rate_per_second: None,
+                settings: spec.settings.clone(),
+            });
+        })
+        .await;
+        let run = Engine::new(app.store.clone())
+            .run(&Running::build(spec).unwrap(), &Silent)
+            .await
+            .unwrap();
+        assert_eq!(run.quarantined, 1, "{run:?}");
+
+        let q = "{ connectors(runs: 3) { id kind records openQuarantine cursorStored runs { status recordsNew recordsQuarantined } } quarantine { connector sourceKey reason state } }";
+        let admin = crate::helpers::principal("admin-1", "local_authority:999", kinship::model::Role::SystemAdmin);
+        let reply = app.query(&admin, None, q, json!({})).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let c = &reply.body["data"]["connectors"][0];
+        assert_eq!(c["id"], "anyshire-police");
+        assert_eq!(c["records"], 1);
+        assert_eq!(c["openQuarantine"], 1);
+        assert_eq!(c["runs"][0]["status"], "ok");
+        let item = &reply.body["data"]["quarantine"][0];
+        assert!(item["reason"].as_str().unwrap().contains("pnc_id"), "{item}");
+        assert!(item["sourceKey"].is_null(), "source keys can embed identifiers: DPO only");
+        assert!(!reply.body.to_string().contains("Bo"), "no payload content leaves the hub");
+
+        let dpo = crate::helpers::principal("dpo-1", "local_authority:999", kinship::model::Role::Dpo);
+        let reply = app.query(&dpo, None, q, json!({})).await;
+        assert!(reply.body["data"]["quarantine"][0]["sourceKey"].is_string());
+
+        let sw = crate::helpers::principal("sw-1", "local_authority:999", kinship::model::Role::SocialWorker);
+        let reply = app.query(&sw, None, "{ connectors { id } }", json!({})).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"]);
+        assert!(app.log().await.is_empty(), "operations views read no personal data");
+    })
+    .await;
+}
