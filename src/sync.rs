@@ -33,6 +33,12 @@ use crate::store::{Store, StoreError};
 pub use progress::Progress;
 pub use retry::RetryPolicy;
 
+/// Batches pulled ahead of the writer.
+const QUEUED_BATCHES: usize = 8;
+
+/// The most records written in one transaction when batches queue up.
+const GROUP_RECORDS: usize = 20_000;
+
 /// One configured connector.
 #[derive(Clone, Debug)]
 pub struct ConnectorSpec {
@@ -191,40 +197,71 @@ impl Engine {
         rows::save_run(conn, &run).await?;
         progress.started(&c.spec.id);
         let cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
-        let mut last_pull: Option<Instant> = None;
         let retries = AtomicI64::new(0);
-        // Each batch is applied while the next is pulled and parsed: the store works on its
-        // own threads, so reading the feed and writing the graph overlap.
-        let mut pulled = self
-            .paced_pull(c, cursor.as_ref(), &mut last_pull, &retries, progress)
-            .await;
-        let outcome = loop {
-            let batch = match pulled {
-                Ok(b) => b,
-                Err(e) => break Err(e),
-            };
-            let next = batch.next.clone();
-            run.batches += 1;
-            let applying = apply::batch(&self.store, c, batch, &mut run, &self.link_lock);
-            let (applied, following) = match &next {
-                Some(n) => {
-                    let (a, p) = tokio::join!(
-                        applying,
-                        self.paced_pull(c, Some(n), &mut last_pull, &retries, progress)
-                    );
-                    (a, Some(p))
+        // A producer pulls and parses batches into a short queue while the consumer writes
+        // them: reading the feed and writing the graph overlap. The consumer writes whatever
+        // batches are queued as one transaction (up to GROUP_RECORDS records), so when the
+        // store is the slower side each transaction carries more rows for the pages it
+        // dirties; the cursor it stores is that of the last batch in it.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Batch, SyncError>>(QUEUED_BATCHES);
+        let producer = async {
+            let mut cursor = cursor;
+            let mut last_pull: Option<Instant> = None;
+            loop {
+                let pulled = self
+                    .paced_pull(c, cursor.as_ref(), &mut last_pull, &retries, progress)
+                    .await;
+                let next = match &pulled {
+                    Ok(b) => b.next.clone(),
+                    Err(_) => None,
+                };
+                if tx.send(pulled).await.is_err() {
+                    break;
                 }
-                None => (applying.await, None),
-            };
-            if let Err(e) = applied {
-                break Err(e);
+                match next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
             }
-            progress.batch(&c.spec.id, &run);
-            match following {
-                Some(p) => pulled = p,
-                None => break Ok(()),
+            drop(tx);
+        };
+        let consumer = async {
+            // Owned here, so that when the consumer stops the queue closes and a producer
+            // waiting to send stops too.
+            let mut rx = rx;
+            loop {
+                let mut group = match rx.recv().await {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                };
+                run.batches += 1;
+                let mut stop = None;
+                while group.next.is_some()
+                    && group.records.len() + group.rejected.len() < GROUP_RECORDS
+                {
+                    match rx.try_recv() {
+                        Ok(Ok(b)) => {
+                            run.batches += 1;
+                            group.records.extend(b.records);
+                            group.rejected.extend(b.rejected);
+                            group.next = b.next;
+                        }
+                        Ok(Err(e)) => {
+                            stop = Some(e);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                apply::batch(&self.store, c, group, &mut run, &self.link_lock).await?;
+                progress.batch(&c.spec.id, &run);
+                if let Some(e) = stop {
+                    return Err(e);
+                }
             }
         };
+        let ((), outcome) = tokio::join!(producer, consumer);
         run.retries += retries.load(Ordering::Relaxed);
         run.finished_at = Some(Utc::now());
         match &outcome {

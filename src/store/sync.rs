@@ -19,6 +19,10 @@ use super::entity::{
 };
 use crate::model::{IdentifierSystem, OrganisationId, PersonId, SourceRecordId};
 
+/// The most values one `IN (...)` list binds: under SQLite's 32,766 parameters and
+/// PostgreSQL's 65,535, with room for a statement's other parameters.
+const IN_CHUNK: usize = 5_000;
+
 /// What the store holds of a source record, to tell new from changed from unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Existing {
@@ -38,18 +42,23 @@ pub async fn existing(
         return Ok(HashMap::new());
     }
     type Row = (String, Uuid, String, Option<Uuid>, Option<String>);
-    let rows: Vec<Row> = source_records::Entity::find()
-        .select_only()
-        .column(source_records::Column::SourceKey)
-        .column(source_records::Column::Id)
-        .column(source_records::Column::ContentHash)
-        .column(source_records::Column::PersonId)
-        .column(source_records::Column::LinkMethod)
-        .filter(source_records::Column::Connector.eq(connector))
-        .filter(source_records::Column::SourceKey.is_in(keys.iter().map(String::as_str)))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut rows: Vec<Row> = Vec::with_capacity(keys.len());
+    for keys in keys.chunks(IN_CHUNK) {
+        rows.extend(
+            source_records::Entity::find()
+                .select_only()
+                .column(source_records::Column::SourceKey)
+                .column(source_records::Column::Id)
+                .column(source_records::Column::ContentHash)
+                .column(source_records::Column::PersonId)
+                .column(source_records::Column::LinkMethod)
+                .filter(source_records::Column::Connector.eq(connector))
+                .filter(source_records::Column::SourceKey.is_in(keys.iter().map(String::as_str)))
+                .into_tuple::<Row>()
+                .all(conn)
+                .await?,
+        );
+    }
     Ok(rows
         .into_iter()
         .map(|(key, id, hash, person, method)| {
@@ -119,20 +128,25 @@ pub async fn strong_identifiers_of(
     if persons.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(Uuid, String, String)> = person_identifiers::Entity::find()
-        .select_only()
-        .column(person_identifiers::Column::PersonId)
-        .column(person_identifiers::Column::System)
-        .column(person_identifiers::Column::Value)
-        .filter(person_identifiers::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
-        .filter(person_identifiers::Column::System.is_in([
-            IdentifierSystem::NhsNumber.as_str(),
-            IdentifierSystem::Upn.as_str(),
-            IdentifierSystem::LaPersonId.as_str(),
-        ]))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut rows: Vec<(Uuid, String, String)> = Vec::new();
+    for persons in persons.chunks(IN_CHUNK) {
+        rows.extend(
+            person_identifiers::Entity::find()
+                .select_only()
+                .column(person_identifiers::Column::PersonId)
+                .column(person_identifiers::Column::System)
+                .column(person_identifiers::Column::Value)
+                .filter(person_identifiers::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+                .filter(person_identifiers::Column::System.is_in([
+                    IdentifierSystem::NhsNumber.as_str(),
+                    IdentifierSystem::Upn.as_str(),
+                    IdentifierSystem::LaPersonId.as_str(),
+                ]))
+                .into_tuple::<(Uuid, String, String)>()
+                .all(conn)
+                .await?,
+        );
+    }
     Ok(rows
         .into_iter()
         .filter_map(|(p, s, v)| Some((PersonId(p), s.parse().ok()?, v)))
@@ -323,24 +337,37 @@ pub async fn unresolved_pointing_at(
     if keys.is_empty() {
         return Ok(vec![]);
     }
-    let rows = source_relationships::Entity::find()
-        .filter(source_relationships::Column::Connector.eq(connector))
-        .filter(source_relationships::Column::Resolved.eq(false))
-        .filter(source_relationships::Column::RelatedKey.is_in(keys.iter().map(String::as_str)))
-        .all(conn)
-        .await?;
+    let mut rows = Vec::new();
+    for keys in keys.chunks(IN_CHUNK) {
+        rows.extend(
+            source_relationships::Entity::find()
+                .filter(source_relationships::Column::Connector.eq(connector))
+                .filter(source_relationships::Column::Resolved.eq(false))
+                .filter(
+                    source_relationships::Column::RelatedKey.is_in(keys.iter().map(String::as_str)),
+                )
+                .all(conn)
+                .await?,
+        );
+    }
     if rows.is_empty() {
         return Ok(vec![]);
     }
-    let owners: Vec<(Uuid, Option<Uuid>, String)> = source_records::Entity::find()
-        .select_only()
-        .column(source_records::Column::Id)
-        .column(source_records::Column::PersonId)
-        .column(source_records::Column::OrganisationId)
-        .filter(source_records::Column::Id.is_in(rows.iter().map(|r| r.source_record_id)))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut owners: Vec<(Uuid, Option<Uuid>, String)> = Vec::new();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.source_record_id).collect();
+    for ids in ids.chunks(IN_CHUNK) {
+        owners.extend(
+            source_records::Entity::find()
+                .select_only()
+                .column(source_records::Column::Id)
+                .column(source_records::Column::PersonId)
+                .column(source_records::Column::OrganisationId)
+                .filter(source_records::Column::Id.is_in(ids.iter().copied()))
+                .into_tuple::<(Uuid, Option<Uuid>, String)>()
+                .all(conn)
+                .await?,
+        );
+    }
     let owners: HashMap<Uuid, (Option<Uuid>, String)> =
         owners.into_iter().map(|(i, p, o)| (i, (p, o))).collect();
     Ok(rows
@@ -386,17 +413,22 @@ pub async fn waiting_for(
     if subject_keys.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(Uuid, Option<String>, Option<String>)> = source_records::Entity::find()
-        .select_only()
-        .column(source_records::Column::Id)
-        .column(source_records::Column::SubjectKey)
-        .column(source_records::Column::Envelope)
-        .filter(source_records::Column::Connector.eq(connector))
-        .filter(source_records::Column::PersonId.is_null())
-        .filter(source_records::Column::SubjectKey.is_in(subject_keys.iter().map(String::as_str)))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut rows: Vec<(Uuid, Option<String>, Option<String>)> = Vec::new();
+    for keys in subject_keys.chunks(IN_CHUNK) {
+        rows.extend(
+            source_records::Entity::find()
+                .select_only()
+                .column(source_records::Column::Id)
+                .column(source_records::Column::SubjectKey)
+                .column(source_records::Column::Envelope)
+                .filter(source_records::Column::Connector.eq(connector))
+                .filter(source_records::Column::PersonId.is_null())
+                .filter(source_records::Column::SubjectKey.is_in(keys.iter().map(String::as_str)))
+                .into_tuple::<(Uuid, Option<String>, Option<String>)>()
+                .all(conn)
+                .await?,
+        );
+    }
     Ok(rows
         .into_iter()
         .filter_map(|(id, s, e)| Some((SourceRecordId(id), s?, e?)))
@@ -410,12 +442,14 @@ pub async fn set_person(
     person: PersonId,
     method: &str,
 ) -> Result<(), StoreError> {
-    source_records::Entity::update_many()
-        .col_expr(source_records::Column::PersonId, Expr::value(person.0))
-        .col_expr(source_records::Column::LinkMethod, Expr::value(method))
-        .filter(source_records::Column::Id.is_in(ids.iter().map(|i| i.0)))
-        .exec(conn)
-        .await?;
+    for ids in ids.chunks(IN_CHUNK) {
+        source_records::Entity::update_many()
+            .col_expr(source_records::Column::PersonId, Expr::value(person.0))
+            .col_expr(source_records::Column::LinkMethod, Expr::value(method))
+            .filter(source_records::Column::Id.is_in(ids.iter().map(|i| i.0)))
+            .exec(conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -752,18 +786,23 @@ pub async fn relatives_with_names(
         return Ok(vec![]);
     }
     let ids: Vec<Uuid> = persons.iter().map(|p| p.0).collect();
-    let pairs: Vec<(Uuid, Uuid)> = relationships::Entity::find()
-        .select_only()
-        .column(relationships::Column::PersonId)
-        .column(relationships::Column::RelatedPersonId)
-        .filter(
-            Condition::any()
-                .add(relationships::Column::PersonId.is_in(ids.iter().copied()))
-                .add(relationships::Column::RelatedPersonId.is_in(ids.iter().copied())),
-        )
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
+    for chunk in ids.chunks(IN_CHUNK / 2) {
+        pairs.extend(
+            relationships::Entity::find()
+                .select_only()
+                .column(relationships::Column::PersonId)
+                .column(relationships::Column::RelatedPersonId)
+                .filter(
+                    Condition::any()
+                        .add(relationships::Column::PersonId.is_in(chunk.iter().copied()))
+                        .add(relationships::Column::RelatedPersonId.is_in(chunk.iter().copied())),
+                )
+                .into_tuple::<(Uuid, Uuid)>()
+                .all(conn)
+                .await?,
+        );
+    }
     let wanted: std::collections::HashSet<Uuid> = ids.into_iter().collect();
     // (anchor, relative): the anchor is the person asked about, the relative the other end.
     let mut links: Vec<(Uuid, Uuid)> = Vec::new();
@@ -784,15 +823,20 @@ pub async fn relatives_with_names(
     if relatives.is_empty() {
         return Ok(vec![]);
     }
-    let names: Vec<(Uuid, String, String)> = person_names::Entity::find()
-        .select_only()
-        .column(person_names::Column::PersonId)
-        .column(person_names::Column::FamilyNorm)
-        .column(person_names::Column::GivenNorm)
-        .filter(person_names::Column::PersonId.is_in(relatives))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let mut names: Vec<(Uuid, String, String)> = Vec::new();
+    for chunk in relatives.chunks(IN_CHUNK) {
+        names.extend(
+            person_names::Entity::find()
+                .select_only()
+                .column(person_names::Column::PersonId)
+                .column(person_names::Column::FamilyNorm)
+                .column(person_names::Column::GivenNorm)
+                .filter(person_names::Column::PersonId.is_in(chunk.iter().copied()))
+                .into_tuple::<(Uuid, String, String)>()
+                .all(conn)
+                .await?,
+        );
+    }
     let mut by_person: HashMap<Uuid, Vec<(String, String)>> = HashMap::new();
     for (p, f, g) in names {
         by_person.entry(p).or_default().push((f, g));

@@ -183,6 +183,11 @@ pub async fn batch(
         }
     }
 
+    // The feed had nothing new: nothing to write, and the cursor stays where it is.
+    if work.is_empty() && quarantine.is_empty() && batch.next.is_none() {
+        return Ok(());
+    }
+
     // New, changed or unchanged.
     let keys: Vec<String> = work.iter().map(|w| w.record.source_key.clone()).collect();
     let mut existing = rows::existing(conn, connector, &keys).await?;

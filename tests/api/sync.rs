@@ -78,7 +78,7 @@ async fn a_second_sync_of_unchanged_data_writes_nothing_and_a_change_is_picked_u
         let second = engine.run(&c, &Silent).await.unwrap();
         assert_eq!((second.new, second.changed), (0, 0), "{second:?}");
         let writes = store.stats().statements() - before;
-        assert!(writes < 12, "an incremental sync with nothing new runs a handful of statements, not one per record: {writes}");
+        assert!(writes < 25, "an incremental sync with nothing new runs a handful of statements, not one per record: {writes}");
 
         // Re-pulling everything from the start writes nothing either: every record is unchanged.
         rows::reset_cursor(store.conn(), "anyshire-police").await.unwrap();
