@@ -118,10 +118,10 @@ impl Store {
                 // Bulk inserts vary in row count, so their statements rarely repeat: a small
                 // cache keeps the hot reads prepared without holding every insert's SQL.
                 .statement_cache_capacity(64)
-                // Pages come from a memory map and a 16 MiB cache rather than a read() per
+                // Pages come from a 128 MiB memory map and a 16 MiB cache rather than a read() per
                 // page, and the WAL is folded back in larger, rarer checkpoints.
                 .pragma("cache_size", "-16384")
-                .pragma("mmap_size", "268435456")
+                .pragma("mmap_size", "134217728")
                 .pragma("wal_autocheckpoint", "16384")
                 .pragma("temp_store", "memory")
         });
