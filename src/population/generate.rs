@@ -1298,6 +1298,20 @@ impl<'s> Generator<'s> {
     // --- facts --------------------------------------------------------------------------------
 
     /// Adds one fact; the organisation thereby comes to know the person.
+    /// Records a fact the local authority holds.
+    fn record_at_la(
+        &mut self,
+        fam: &mut Fam,
+        who: usize,
+        when: DateTime<Utc>,
+        kind: &Kind,
+        summary: String,
+        payload: Value,
+    ) {
+        let org = self.orgs.la;
+        self.record(fam, Event { who, org, when }, kind, summary, payload);
+    }
+
     fn record(&mut self, fam: &mut Fam, e: Event, kind: &Kind, summary: String, payload: Value) {
         let id = FactId(self.uuid());
         let lag = self.range(kind.lag.0..=kind.lag.1);
@@ -2450,7 +2464,6 @@ impl<'s> Generator<'s> {
 
     fn case_for_child(&mut self, fam: &mut Fam, m: usize, case: Case) {
         self.la_id(fam, m);
-        let la = self.orgs.la;
         let source = if !fam.domestic_abuse.is_empty() {
             ("6", "police")
         } else {
@@ -2486,17 +2499,7 @@ impl<'s> Generator<'s> {
                 "progressed to referral"
             }
         );
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: contact,
-            },
-            &CONTACT,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, contact, &CONTACT, summary, payload);
         fam.members[m].track.referred = Some(contact);
         if let Some(re) = case.recontact {
             self.recontact(fam, m, re);
@@ -2508,17 +2511,7 @@ impl<'s> Generator<'s> {
         let referral = contact + TimeDelta::minutes(self.range(30..=150));
         let payload = json!({ "ReferralSource": source.0, "PrimaryNeedCode": need.0, "ReferralNFA": false, "CINreferralDate": iso(referral.date_naive()) });
         let summary = format!("Referral accepted; primary need {} ({})", need.0, need.1);
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: referral,
-            },
-            &REFERRAL,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, referral, &REFERRAL, summary, payload);
         let Some(assessed) = self.assessment(fam, m, case, referral) else {
             return;
         };
@@ -2590,18 +2583,7 @@ impl<'s> Generator<'s> {
             (true, _) => "completed; concerns of significant harm",
         };
         let summary = format!("Child and family assessment {outcome}");
-        let la = self.orgs.la;
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: start,
-            },
-            &ASSESSMENT,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, start, &ASSESSMENT, summary, payload);
         done.then_some(authorised)
     }
 
@@ -2650,18 +2632,7 @@ impl<'s> Generator<'s> {
                 need.1
             ),
         };
-        let la = self.orgs.la;
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: start,
-            },
-            &CIN_PLAN,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, start, &CIN_PLAN, summary, payload);
     }
 
     fn child_protection(&mut self, fam: &mut Fam, m: usize, case: Case, referral: DateTime<Utc>) {
@@ -2682,18 +2653,7 @@ impl<'s> Generator<'s> {
         } else {
             "Section 47 enquiry started; initial child protection conference pending"
         };
-        let la = self.orgs.la;
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: s47,
-            },
-            &S47_ENQUIRY,
-            summary.to_owned(),
-            payload,
-        );
+        self.record_at_la(fam, m, s47, &S47_ENQUIRY, summary.to_owned(), payload);
         if !conference {
             return;
         }
@@ -2736,17 +2696,7 @@ impl<'s> Generator<'s> {
                 long_date(icpc.date_naive())
             ),
         };
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: icpc,
-            },
-            &CP_PLAN,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, icpc, &CP_PLAN, summary, payload);
         self.flag(fam, m, "CPP", icpc, end);
     }
 
@@ -2779,18 +2729,7 @@ impl<'s> Generator<'s> {
             ),
             Some(t) => format!("{what} flag (CP-IS): ended {}", long_date(t.date_naive())),
         };
-        let la = self.orgs.la;
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: from,
-            },
-            &CP_FLAG,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, from, &CP_FLAG, summary, payload);
     }
 
     fn looked_after(&mut self, fam: &mut Fam, m: usize, case: Case, referral: DateTime<Utc>) {
@@ -2833,18 +2772,7 @@ impl<'s> Generator<'s> {
                 long_date(start.date_naive())
             ),
         };
-        let la = self.orgs.la;
-        self.record(
-            fam,
-            Event {
-                who: m,
-                org: la,
-                when: start,
-            },
-            &LOOKED_AFTER_EPISODE,
-            summary,
-            payload,
-        );
+        self.record_at_la(fam, m, start, &LOOKED_AFTER_EPISODE, summary, payload);
         self.flag(fam, m, "LAC", start, end);
         let track = &mut fam.members[m].track;
         track.looked_after = true;

@@ -54,17 +54,7 @@ pub async fn lock_head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> 
         .filter(audit_head::Column::Id.eq(1))
         .exec(conn)
         .await?;
-    let head = audit_head::Entity::find_by_id(1)
-        .one(conn)
-        .await?
-        .ok_or(StoreError::Corrupt {
-            table: "audit_head",
-            column: "id",
-        })?;
-    Ok(Head {
-        seq: head.seq,
-        entry_hash: head.entry_hash,
-    })
+    head(conn).await
 }
 
 /// Moves the chain head to the entry just inserted.
@@ -81,7 +71,7 @@ pub async fn set_head(conn: &impl ConnectionTrait, head: &Head) -> Result<(), St
     Ok(())
 }
 
-/// Reads the chain head without locking it.
+/// Reads the chain head (locked only if the transaction locked it first).
 pub async fn head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
     let head = audit_head::Entity::find_by_id(1)
         .one(conn)
