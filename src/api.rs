@@ -10,13 +10,14 @@
 
 mod admin;
 mod errors;
+mod explain;
 mod family;
 mod limits;
 mod loaders;
 mod person;
 mod query;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::config::GraphqlConfig;
 use crate::gate::RequestGate;
@@ -26,15 +27,15 @@ pub use errors::RequestFlags;
 
 /// The query root: reads of the graph, and operations views.
 #[derive(MergedObject, Default)]
-pub struct Query(query::GraphQuery, admin::AdminQuery);
+pub struct Query(query::GraphQuery, explain::ExplainQuery, admin::AdminQuery);
 pub use limits::Limits;
 
 /// The schema type.
-pub type KinshipSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type KinshipSchema = Schema<Query, explain::Mutation, EmptySubscription>;
 
 /// Builds the schema with the configured limits and the configured connectors.
 pub fn schema(config: &GraphqlConfig, connectors: ConfiguredConnectors) -> KinshipSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), explain::Mutation, EmptySubscription)
         .data(connectors)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)

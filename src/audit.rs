@@ -42,6 +42,12 @@ pub struct Read {
     /// The owner must be told.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub notify_owner: bool,
+    /// The lawful basis relied on, for releases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    /// What must follow (`record_justification`, `flag_for_board`, `record_consent_refusal`...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub obligations: Vec<String>,
 }
 
 /// An entry before it is chained.
@@ -61,6 +67,8 @@ pub struct Entry {
     /// The protocol versions in force (the rule set's fingerprint).
     pub rules: String,
     pub reads: Vec<Read>,
+    /// What the request did besides reading: consent recorded, explanations asked for.
+    pub actions: Vec<serde_json::Value>,
 }
 
 impl Entry {
@@ -69,9 +77,14 @@ impl Entry {
         self.reads.iter().any(|r| r.decision == "break_glass")
     }
 
-    /// Every subject read or refused, sorted and de-duplicated.
+    /// Every subject read, refused or acted on, sorted and de-duplicated.
     pub fn subjects(&self) -> Vec<PersonId> {
         let mut s: Vec<PersonId> = self.reads.iter().map(|r| r.subject).collect();
+        s.extend(
+            self.actions
+                .iter()
+                .filter_map(|a| a.get("subject")?.as_str()?.parse::<PersonId>().ok()),
+        );
         s.sort();
         s.dedup();
         s
@@ -164,7 +177,11 @@ impl AccessLog {
             .at
             .duration_trunc(TimeDelta::microseconds(1))
             .unwrap_or(entry.at);
-        let reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
+        let reads = if entry.actions.is_empty() {
+            serde_json::json!({ "rules": entry.rules, "reads": entry.reads })
+        } else {
+            serde_json::json!({ "rules": entry.rules, "reads": entry.reads, "actions": entry.actions })
+        };
         let txn = self.store.conn().begin().await?;
         let head = rows::lock_head(&txn).await?;
         let mut row = LogRow {

@@ -9,6 +9,7 @@ pub mod connector_cmd;
 pub mod demo;
 pub mod feeds;
 pub mod hub;
+pub mod protocol_cmd;
 pub mod sync_cmd;
 mod token;
 
@@ -79,6 +80,11 @@ pub enum Command {
     Connector {
         #[command(subcommand)]
         command: connector_cmd::ConnectorCommand,
+    },
+    /// Check protocols (`lint`) or print one in plain English (`explain FILE`).
+    Protocol {
+        #[command(subcommand)]
+        command: protocol_cmd::ProtocolCommand,
     },
     /// Work with the access log.
     Audit {
@@ -158,6 +164,7 @@ impl Cli {
                 sync_cmd::quarantine(command).await
             }
             Command::Connector { command } => connector_cmd::run(command),
+            Command::Protocol { command } => protocol_cmd::run(command),
             Command::Audit { command } => {
                 quiet("warn");
                 audit_cmd::run(command).await

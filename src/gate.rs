@@ -11,8 +11,11 @@
 //! else in the crate reads personal data from the store for a client.
 
 pub mod admin;
+pub mod consent;
 pub mod decision;
 pub mod error;
+pub mod explain;
+pub mod lint;
 pub mod protocol;
 pub mod rules;
 
@@ -39,6 +42,8 @@ pub struct Gate {
     store: Store,
     rules: Arc<RwLock<Arc<dyn RuleSet>>>,
     log: AccessLog,
+    /// Where the protocols are read from, for reloads.
+    protocols_dir: Option<Arc<std::path::PathBuf>>,
 }
 
 /// Who is asking and why, for one request.
@@ -59,7 +64,36 @@ impl Gate {
             log: AccessLog::new(store.clone()),
             store,
             rules: Arc::new(RwLock::new(rules)),
+            protocols_dir: None,
         }
+    }
+
+    /// The same gate, reloadable from the protocols in `dir`.
+    pub fn with_protocols_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.protocols_dir = Some(Arc::new(dir));
+        self
+    }
+
+    /// Reads the protocol folder again and puts its protocols in force for requests that
+    /// start from now on. A folder with a bad file changes nothing and says which file and why.
+    pub async fn reload(&self) -> Result<String, protocol::ProtocolError> {
+        let Some(dir) = self.protocols_dir.clone() else {
+            return Err(protocol::ProtocolError::Invalid {
+                path: std::path::PathBuf::new(),
+                message: "this hub was started without a protocol folder".into(),
+            });
+        };
+        let protocols = tokio::task::spawn_blocking(move || protocol::load_dir(&dir))
+            .await
+            .map_err(|e| protocol::ProtocolError::Invalid {
+                path: std::path::PathBuf::new(),
+                message: format!("reload stopped: {e}"),
+            })??;
+        let rules = ProtocolRules::new(protocols);
+        let fingerprint = rules.fingerprint().to_owned();
+        self.replace_rules(Arc::new(rules));
+        tracing::info!(protocols = %fingerprint, "protocols reloaded");
+        Ok(fingerprint)
     }
 
     /// The rule set in force.
@@ -96,6 +130,8 @@ impl Gate {
                 contexts: tokio::sync::Mutex::new(HashMap::new()),
                 decisions: Mutex::new(HashMap::new()),
                 tally: Mutex::new(BTreeMap::new()),
+                actions: Mutex::new(Vec::new()),
+                gate: self.clone(),
             }),
         }
     }
@@ -121,6 +157,10 @@ struct Inner {
     contexts: tokio::sync::Mutex<HashMap<PersonId, Arc<SubjectContext>>>,
     decisions: Mutex<HashMap<DecisionKey, Decision>>,
     tally: Mutex<BTreeMap<DecisionKey, Tally>>,
+    /// What the request did besides reading (recorded consent, explanations asked for).
+    actions: Mutex<Vec<serde_json::Value>>,
+    /// The gate it came from, for administrative operations (reloading protocols).
+    gate: Gate,
 }
 
 /// Identity data of a person as released: names and identifiers from the sources whose
@@ -729,10 +769,29 @@ impl RequestGate {
                     withheld: t.withheld,
                     review_overdue: t.decision.review_overdue,
                     notify_owner: t.decision.notify_owner,
+                    basis: t
+                        .decision
+                        .basis
+                        .as_ref()
+                        .filter(|_| t.decision.permits())
+                        .map(|b| b.to_string()),
+                    obligations: t
+                        .decision
+                        .obligations()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
                 })
                 .collect()
         };
-        if reads.is_empty() {
+        let actions = std::mem::take(
+            &mut *self
+                .inner
+                .actions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if reads.is_empty() && actions.is_empty() {
             return Ok(None);
         }
         let info = &self.inner.info;
@@ -748,6 +807,7 @@ impl RequestGate {
             outcome: outcome.status,
             rules: self.inner.rules.fingerprint().to_owned(),
             reads,
+            actions,
         };
         Ok(Some(self.inner.log.append(&entry).await?))
     }

@@ -51,7 +51,9 @@ pub async fn load_rules(config: &Config) -> Result<ProtocolRules, CliError> {
 pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     let rules = load_rules(config).await?;
     tracing::info!(protocols = rules_fingerprint(&rules), "protocols loaded");
-    let gate = Gate::new(store.clone(), Arc::new(rules));
+    let gate =
+        Gate::new(store.clone(), Arc::new(rules)).with_protocols_dir(config.protocols.dir.clone());
+    tokio::spawn(watch_protocols(gate.clone(), config.protocols.dir.clone()));
     let counters = store.clone();
     let app = App::new(
         config,
@@ -69,6 +71,46 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
         router,
         listener,
     })
+}
+
+/// The protocol folder's files with their sizes and modification times: what a change to
+/// any of them changes.
+fn folder_signature(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut sig: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.path(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    sig.sort();
+    sig
+}
+
+/// Reloads protocols when their files change, polling every few seconds (a portable watch:
+/// the folder is small). A bad file is reported and the protocols in force stay.
+async fn watch_protocols(gate: Gate, dir: std::path::PathBuf) {
+    let signature =
+        |dir: std::path::PathBuf| tokio::task::spawn_blocking(move || folder_signature(&dir));
+    let Ok(mut last) = signature(dir.clone()).await else {
+        return;
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        let Ok(now) = signature(dir.clone()).await else {
+            return;
+        };
+        if now != last {
+            last = now;
+            if let Err(e) = gate.reload().await {
+                tracing::error!(error = %e, "protocols changed but did not load; the previous protocols stay in force");
+            }
+        }
+    }
 }
 
 fn rules_fingerprint(rules: &ProtocolRules) -> String {

@@ -120,6 +120,11 @@ pub struct Decision {
     pub notify_owner: bool,
     /// Denied, but a written justification would release it under break-glass.
     pub break_glass_available: bool,
+    /// The lawful basis the deciding clause relies on, in words (set on permits).
+    pub basis: Option<Arc<str>>,
+    /// Released although consent was refused, because the clause does not need consent where
+    /// a child may be at risk: the refusal is recorded with the read.
+    pub consent_refused: bool,
 }
 
 impl Decision {
@@ -132,7 +137,69 @@ impl Decision {
             review_overdue: false,
             notify_owner: false,
             break_glass_available: false,
+            basis: None,
+            consent_refused: false,
         }
+    }
+
+    /// What must follow the decision: stable codes for the access log and clients.
+    pub fn obligations(&self) -> Vec<&'static str> {
+        let mut o = Vec::new();
+        if self.is_break_glass() {
+            o.extend([
+                "record_justification",
+                "flag_for_board",
+                "notify_dpo",
+                "notify_owner",
+            ]);
+        } else if self.notify_owner {
+            o.push("notify_owner");
+        }
+        if self.review_overdue {
+            o.push("flag_review_overdue");
+        }
+        if self.consent_refused {
+            o.push("record_consent_refusal");
+        }
+        o
+    }
+
+    /// The decision in words a data-protection officer accepts: what, under which clause,
+    /// why, and on what basis.
+    pub fn explain(&self, category: crate::model::DataCategory) -> String {
+        let under = match &self.by {
+            Some(ClauseRef {
+                protocol,
+                version,
+                clause: Some(clause),
+            }) => format!(" under {protocol} v{version} clause {clause}"),
+            Some(ClauseRef {
+                protocol, version, ..
+            }) => format!(" ({protocol} v{version} is not in force)"),
+            None => String::new(),
+        };
+        let mut s = if self.permits() {
+            format!(
+                "`{category}` is shared with you{under}: {}",
+                self.reason.explain()
+            )
+        } else {
+            format!("`{category}` is withheld{under}: {}", self.reason.explain())
+        };
+        if let Some(basis) = self.basis.as_deref().filter(|_| self.permits()) {
+            s.push_str("; lawful basis: ");
+            s.push_str(basis);
+        }
+        if self.consent_refused {
+            s.push_str("; consent was refused, and the refusal is recorded with this read");
+        }
+        if self.break_glass_available {
+            s.push_str("; a written justification (Kinship-Justification) would release it under break-glass, flagged for the board");
+        }
+        if self.review_overdue {
+            s.push_str("; the protocol is past its review date, so the board is told of every decision under it");
+        }
+        s
     }
 
     /// Whether data is released.

@@ -66,6 +66,7 @@ pub struct ProtocolRules {
     refs: Vec<Vec<ClauseRef>>,
     protocol_refs: Vec<ClauseRef>,
     fields: Vec<Vec<Option<Arc<[String]>>>>,
+    bases: Vec<Vec<Arc<str>>>,
     fingerprint: String,
     catalogue: &'static Catalogue,
 }
@@ -114,6 +115,15 @@ impl ProtocolRules {
                     .collect()
             })
             .collect();
+        let bases = protocols
+            .iter()
+            .map(|p| {
+                p.clauses
+                    .iter()
+                    .map(|c| Arc::from(basis_words(c)))
+                    .collect()
+            })
+            .collect();
         let fingerprint = protocols
             .iter()
             .map(|p| format!("{}@{}", p.id, p.version))
@@ -125,6 +135,7 @@ impl ProtocolRules {
             refs,
             protocol_refs,
             fields,
+            bases,
             fingerprint,
             catalogue: Catalogue::embedded(),
         }
@@ -177,6 +188,33 @@ impl ProtocolRules {
         let overridable = failures.iter().all(|r| r.break_glass_may_override());
         Some((first, overridable))
     }
+}
+
+/// The clause's lawful basis and consent position, in words.
+pub fn basis_words(c: &Clause) -> String {
+    let b = &c.lawful_basis;
+    let mut parts = vec![format!("UK GDPR Article {}", b.article6)];
+    if let Some(a9) = &b.article9 {
+        let mut s = format!("Article {a9}");
+        if let Some(s1) = &b.schedule1 {
+            s.push_str(&format!(" with DPA 2018 Schedule 1 {s1}"));
+        }
+        parts.push(s);
+    }
+    if let Some(a10) = &b.article10 {
+        parts.push(format!("Article 10: {a10}"));
+    }
+    if !b.powers.is_empty() {
+        parts.push(format!("powers: {}", b.powers.join(", ")));
+    }
+    parts.push(match c.consent {
+        ConsentRule::Required => "consent required".to_owned(),
+        ConsentRule::NotRequiredIfRisk => {
+            "consent not needed where a child may be at risk of significant harm".to_owned()
+        }
+        ConsentRule::NotRequired => "consent not needed for this purpose".to_owned(),
+    });
+    parts.join("; ")
 }
 
 /// Special-category data needs an Article 9 condition; criminal-offence data an Article 10
@@ -274,9 +312,19 @@ impl RuleSet for ProtocolRules {
                 review_overdue: p.review_overdue(today),
                 notify_owner: clause.notify_owner,
                 break_glass_available: false,
+                basis: Some(self.bases[pi][ci].clone()),
+                consent_refused: false,
             };
             match self.evaluate(clause, q, purpose) {
-                None => return decided(Reason::Permitted),
+                None => {
+                    let refused = clause.consent != ConsentRule::Required
+                        && covering_consent(q, purpose)
+                            .is_some_and(|c| c.state == ConsentState::Refused);
+                    return Decision {
+                        consent_refused: refused,
+                        ..decided(Reason::Permitted)
+                    };
+                }
                 Some((_, true)) if clause.break_glass && q.justified => {
                     break_glass.get_or_insert_with(|| decided(Reason::BreakGlass));
                 }

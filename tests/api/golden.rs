@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, on_each_backend, principal, spawn_with};
 
-const LA: &str = "local_authority:999";
+pub const LA: &str = "local_authority:999";
 const POLICE: &str = "police:anyshire";
-const ACUTE: &str = "acute_trust:RX1";
-const COMMUNITY: &str = "community_trust:RY1";
+pub const ACUTE: &str = "acute_trust:RX1";
+pub const COMMUNITY: &str = "community_trust:RY1";
 const GP: &str = "gp_practice:Y99001";
-const S1: &str = "school:9991001";
+pub const S1: &str = "school:9991001";
 const S2: &str = "school:9991002";
 
 fn org(id: &str) -> OrganisationId {
@@ -27,13 +27,13 @@ fn org(id: &str) -> OrganisationId {
 }
 
 /// The scenario's world: children C1..C6 (C3b is C3's classmate who left for S2).
-struct World {
-    pop: Population,
-    c: std::collections::BTreeMap<&'static str, PersonId>,
-    f2: FamilyId,
+pub struct World {
+    pub pop: Population,
+    pub c: std::collections::BTreeMap<&'static str, PersonId>,
+    pub f2: FamilyId,
 }
 
-fn world() -> World {
+pub fn world() -> World {
     let now = Utc::now();
     let mut pop = Population::default();
     for (id, name) in [
