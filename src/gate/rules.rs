@@ -331,6 +331,8 @@ impl RuleSet for ProtocolRules {
                 Some((reason, overridable)) => consider(
                     Decision {
                         fields: None,
+                        // Nothing was released, so there is nothing to tell the owner.
+                        notify_owner: false,
                         break_glass_available: overridable && clause.break_glass,
                         ..decided(reason)
                     },

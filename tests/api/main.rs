@@ -16,6 +16,7 @@ mod cli;
 mod golden;
 mod graphql_http;
 mod loaders;
+mod protocols;
 mod purpose;
 mod reads;
 mod schema;
