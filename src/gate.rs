@@ -11,6 +11,8 @@
 //! else in the crate reads personal data from the store for a client.
 
 pub mod admin;
+#[cfg(feature = "cedar")]
+pub mod cedar;
 pub mod consent;
 pub mod decision;
 pub mod error;
@@ -44,6 +46,8 @@ pub struct Gate {
     log: AccessLog,
     /// Where the protocols are read from, for reloads.
     protocols_dir: Option<Arc<std::path::PathBuf>>,
+    /// Always true, but in the baseline of `kinship bench gate` (see [`Gate::unenforced`]).
+    enforce: bool,
 }
 
 /// Who is asking and why, for one request.
@@ -65,6 +69,18 @@ impl Gate {
             store,
             rules: Arc::new(RwLock::new(rules)),
             protocols_dir: None,
+            enforce: true,
+        }
+    }
+
+    /// A gate that neither enforces nor logs: it loads only the person nodes, releases every
+    /// row without asking a rule set and writes no access-log entry. It exists so that
+    /// `kinship bench gate` can measure what enforcement and logging cost, and is reachable
+    /// from nothing else: no configuration, flag or request can turn a hub's gate into it.
+    pub(crate) fn unenforced(store: Store) -> Self {
+        Self {
+            enforce: false,
+            ..Self::new(store, Arc::new(ProtocolRules::new(Vec::new())))
         }
     }
 
@@ -131,6 +147,7 @@ impl Gate {
                 decisions: Mutex::new(HashMap::new()),
                 tally: Mutex::new(BTreeMap::new()),
                 actions: Mutex::new(Vec::new()),
+                enforce: self.enforce,
                 gate: self.clone(),
             }),
         }
@@ -161,6 +178,8 @@ struct Inner {
     actions: Mutex<Vec<serde_json::Value>>,
     /// The gate it came from, for administrative operations (reloading protocols).
     gate: Gate,
+    /// False only under [`Gate::unenforced`].
+    enforce: bool,
 }
 
 /// Identity data of a person as released: names and identifiers from the sources whose
@@ -265,19 +284,24 @@ impl RequestGate {
         if !missing.is_empty() {
             let conn = self.inner.store.conn();
             let persons = graph::persons(conn, &missing).await?;
-            let memberships = graph::memberships(conn, &missing).await?;
-            let families = graph::family_ids(&memberships);
-            let p = self.principal();
-            let held = graph::involvements_held_by(
-                conn,
-                &p.subject,
-                &p.organisation,
-                &missing,
-                &families,
-                self.inner.now,
-            )
-            .await?;
-            let consents = graph::consents(conn, &missing).await?;
+            let (memberships, held, consents) = if self.inner.enforce {
+                let memberships = graph::memberships(conn, &missing).await?;
+                let families = graph::family_ids(&memberships);
+                let p = self.principal();
+                let held = graph::involvements_held_by(
+                    conn,
+                    &p.subject,
+                    &p.organisation,
+                    &missing,
+                    &families,
+                    self.inner.now,
+                )
+                .await?;
+                let consents = graph::consents(conn, &missing).await?;
+                (memberships, held, consents)
+            } else {
+                Default::default()
+            };
             for id in &missing {
                 let person = persons.iter().find(|x| x.id == *id);
                 let fams: BTreeSet<FamilyId> = memberships
@@ -321,6 +345,9 @@ impl RequestGate {
         category: DataCategory,
         owner: &OrganisationId,
     ) -> Decision {
+        if !self.inner.enforce {
+            return Decision::unenforced();
+        }
         let key = (person, category, owner.clone());
         let mut memo = self
             .inner
@@ -345,6 +372,9 @@ impl RequestGate {
 
     /// Records what was released or withheld under a decision.
     fn record(&self, key: DecisionKey, decision: &Decision, released: u64, withheld: u64) {
+        if !self.inner.enforce {
+            return;
+        }
         let mut tally = self.lock_tally();
         let t = tally.entry(key).or_insert_with(|| Tally {
             decision: decision.clone(),
@@ -749,6 +779,9 @@ impl RequestGate {
     /// Writes the request's access-log entry if it read or refused any personal data. The
     /// response must not leave before this returns `Ok`.
     pub async fn finish(&self, outcome: Outcome) -> Result<Option<i64>, GateError> {
+        if !self.inner.enforce {
+            return Ok(None);
+        }
         let reads: Vec<audit::Read> = {
             let tally = self.lock_tally();
             tally

@@ -20,12 +20,17 @@ pub enum BenchCommand {
     /// Records per second and peak memory of an initial load through the four connectors
     /// from loopback feeds, and of an incremental sync where 1% changed.
     Sync(sync::SyncArgs),
+    /// A protocol decision's median and p99 time over a realistic mix, and the whole-child
+    /// query's throughput with enforcement and logging on against the same query with both
+    /// bypassed inside the harness, with their ratio.
+    Gate(gate::GateArgs),
     /// Serves a population as agency feeds for `bench sync` (run by it as a child process,
     /// so the feeds' memory is not counted as the sync's).
     #[command(hide = true)]
     Feeds(sync::FeedsArgs),
 }
 
+mod gate;
 mod sync;
 
 #[derive(Debug, Args)]
@@ -51,8 +56,80 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     match command {
         BenchCommand::Api(args) => api(args).await,
         BenchCommand::Sync(args) => sync::run(args).await,
+        BenchCommand::Gate(args) => gate::run(args).await,
         BenchCommand::Feeds(args) => sync::feeds(args).await,
     }
+}
+
+/// Social workers reading their allocated children (a permitted, whole-picture read): a
+/// token and a child for each allocation.
+fn whole_child_targets(
+    pop: &crate::population::Population,
+    signer: &TokenSigner,
+) -> Result<Vec<(String, crate::model::PersonId)>, CliError> {
+    let mut targets = Vec::new();
+    for p in pop
+        .practitioners
+        .iter()
+        .filter(|p| p.principal.has_role(Role::SocialWorker))
+    {
+        let token = signer
+            .sign(&p.principal)
+            .map_err(|e| CliError::Failed(format!("cannot sign: {e}")))?;
+        for child in subjects_of(pop, &p.principal, &[InvolvementKind::AllocatedSocialWorker]) {
+            targets.push((token.clone(), child));
+        }
+    }
+    if targets.is_empty() {
+        return Err(CliError::Failed(
+            "the population has no allocated children".into(),
+        ));
+    }
+    Ok(targets)
+}
+
+/// Sends `n` whole-child queries (targets from `start` on, cycling), `concurrency` at once;
+/// each result is its latency and, when it succeeded, how many facts came back.
+async fn whole_child_load(
+    client: &reqwest::Client,
+    url: &str,
+    targets: &[(String, crate::model::PersonId)],
+    start: usize,
+    n: usize,
+    concurrency: usize,
+) -> Vec<(Duration, Option<usize>)> {
+    use futures_util::StreamExt;
+    let send = |i: usize| {
+        let (token, child) = targets[i % targets.len()].clone();
+        let client = client.clone();
+        let url = url.to_owned();
+        async move {
+            let started = Instant::now();
+            let res = client
+                .post(&url)
+                .bearer_auth(token)
+                .header("Kinship-Purpose", "safeguarding")
+                .json(&serde_json::json!({ "query": WHOLE_CHILD_QUERY, "variables": { "id": child.to_string() } }))
+                .send()
+                .await;
+            let ok = match res {
+                Ok(r) if r.status().is_success() => {
+                    r.json::<serde_json::Value>().await.ok().and_then(|body| {
+                        body["data"]["person"]["facts"]["items"]
+                            .as_array()
+                            .map(Vec::len)
+                    })
+                }
+                _ => None,
+            };
+            (started.elapsed(), ok)
+        }
+    };
+    futures_util::stream::iter(start..start + n)
+        .map(send)
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -85,65 +162,13 @@ async fn api(args: ApiArgs) -> Result<(), CliError> {
         std::future::pending(),
     ));
 
-    // Social workers reading their allocated children: a permitted, whole-picture read.
     let signer = TokenSigner::from_config(&config.auth)
         .ok_or_else(|| CliError::Failed("bench configuration has no shared secret".into()))?;
-    let mut targets = Vec::new();
-    for p in pop
-        .practitioners
-        .iter()
-        .filter(|p| p.principal.has_role(Role::SocialWorker))
-    {
-        let token = signer
-            .sign(&p.principal)
-            .map_err(|e| CliError::Failed(format!("cannot sign: {e}")))?;
-        for child in subjects_of(
-            &pop,
-            &p.principal,
-            &[InvolvementKind::AllocatedSocialWorker],
-        ) {
-            targets.push((token.clone(), child));
-        }
-    }
-    if targets.is_empty() {
-        return Err(CliError::Failed(
-            "the population has no allocated children".into(),
-        ));
-    }
+    let targets = whole_child_targets(&pop, &signer)?;
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/graphql");
-    let send = |i: usize| {
-        let (token, child) = targets[i % targets.len()].clone();
-        let client = client.clone();
-        let url = url.clone();
-        async move {
-            let started = Instant::now();
-            let res = client
-                .post(&url)
-                .bearer_auth(token)
-                .header("Kinship-Purpose", "safeguarding")
-                .json(&serde_json::json!({ "query": WHOLE_CHILD_QUERY, "variables": { "id": child.to_string() } }))
-                .send()
-                .await;
-            let ok = match res {
-                Ok(r) if r.status().is_success() => {
-                    r.json::<serde_json::Value>().await.ok().map(|body| {
-                        body["data"]["person"]["facts"]["items"]
-                            .as_array()
-                            .map_or(0, Vec::len)
-                    })
-                }
-                _ => None,
-            };
-            (started.elapsed(), ok)
-        }
-    };
     let run_batch = |start: usize, n: usize| {
-        use futures_util::StreamExt;
-        futures_util::stream::iter(start..start + n)
-            .map(send)
-            .buffer_unordered(args.concurrency)
-            .collect::<Vec<_>>()
+        whole_child_load(&client, &url, &targets, start, n, args.concurrency)
     };
     run_batch(0, (args.requests / 10).max(1)).await;
     let started = Instant::now();

@@ -142,6 +142,11 @@ impl Decision {
         }
     }
 
+    /// The release of the unenforced gate of `kinship bench gate`'s baseline.
+    pub(crate) fn unenforced() -> Self {
+        Self::deny(Reason::Permitted)
+    }
+
     /// What must follow the decision: stable codes for the access log and clients.
     pub fn obligations(&self) -> Vec<&'static str> {
         let mut o = Vec::new();

@@ -234,7 +234,7 @@ fn lawful_condition_covers(clause: &Clause, class: Option<DataClass>) -> bool {
 
 /// What the consent records say for this read: the newest record covering the purpose,
 /// category and owner that has not expired.
-fn covering_consent<'c>(q: &Question<'c>, purpose: Purpose) -> Option<&'c Consent> {
+pub(crate) fn covering_consent<'c>(q: &Question<'c>, purpose: Purpose) -> Option<&'c Consent> {
     q.subject
         .consents
         .iter()
