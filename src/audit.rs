@@ -5,9 +5,15 @@
 //! fields and the previous entry's hash), so changing, removing, inserting or reordering an
 //! entry breaks the chain at that point and [`AccessLog::verify`] names it.
 //!
+//! Entries are written by one writer task per log, which takes every entry waiting when it
+//! starts a transaction and appends them together (group commit): each request still waits
+//! until its own entry is committed, but concurrent requests share one transaction and one
+//! lock of the chain head instead of queueing for one each.
+//!
 //! Limits: imports `store` and `model` only. It never decides anything; the gate hands it
 //! finished entries.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -98,6 +104,9 @@ pub enum AuditError {
     Store(#[from] StoreError),
     #[error("access log unavailable")]
     Db(#[from] sea_orm::DbErr),
+    /// The writer could not commit the batch the entry was in; the detail is logged there.
+    #[error("access log unavailable")]
+    Writer,
 }
 
 /// SHA-256 of a query text, hex: how entries name what ran without storing its variables.
@@ -161,17 +170,51 @@ pub fn entry_hash(row: &LogRow) -> String {
 #[derive(Clone, Debug)]
 pub struct AccessLog {
     store: Store,
+    /// The writer task's queue, started on the first append (inside the runtime).
+    writer: Arc<OnceLock<tokio::sync::mpsc::Sender<Pending>>>,
 }
+
+/// An entry waiting for the writer, with where to send its position.
+#[derive(Debug)]
+struct Pending {
+    row: LogRow,
+    done: tokio::sync::oneshot::Sender<Result<i64, ()>>,
+}
+
+/// The most entries one transaction appends.
+const GROUP_MAX: usize = 256;
 
 impl AccessLog {
     /// The log over a store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            writer: Arc::new(OnceLock::new()),
+        }
     }
 
-    /// Appends an entry and returns its position. The chain head is locked inside the
-    /// transaction, so concurrent appends (from this process or another) queue into one chain.
+    /// Appends an entry and returns its position once it is committed. The chain head is
+    /// locked inside the transaction, so appends from other processes queue into one chain.
     pub async fn append(&self, entry: &Entry) -> Result<i64, AuditError> {
+        let row = Self::row(entry);
+        let writer = self.writer.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
+            tokio::spawn(write_loop(self.store.clone(), rx));
+            tx
+        });
+        let (done, answer) = tokio::sync::oneshot::channel();
+        writer
+            .send(Pending { row, done })
+            .await
+            .map_err(|_| AuditError::Writer)?;
+        answer
+            .await
+            .map_err(|_| AuditError::Writer)?
+            .map_err(|()| AuditError::Writer)
+    }
+
+    /// The row of an entry, before the writer gives it its place in the chain.
+    fn row(entry: &Entry) -> LogRow {
         // PostgreSQL keeps microseconds; truncating first makes the hashed value the stored one.
         let at = entry
             .at
@@ -182,10 +225,8 @@ impl AccessLog {
         } else {
             serde_json::json!({ "rules": entry.rules, "reads": entry.reads, "actions": entry.actions })
         };
-        let txn = self.store.conn().begin().await?;
-        let head = rows::lock_head(&txn).await?;
-        let mut row = LogRow {
-            seq: head.seq + 1,
+        LogRow {
+            seq: 0,
             id: Uuid::new_v4(),
             at,
             request_id: entry.request_id.clone(),
@@ -206,21 +247,9 @@ impl AccessLog {
             outcome: entry.outcome.clone(),
             reads,
             subjects: entry.subjects(),
-            prev_hash: head.entry_hash,
+            prev_hash: String::new(),
             entry_hash: String::new(),
-        };
-        row.entry_hash = entry_hash(&row);
-        rows::insert(&txn, std::slice::from_ref(&row)).await?;
-        rows::set_head(
-            &txn,
-            &Head {
-                seq: row.seq,
-                entry_hash: row.entry_hash.clone(),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(row.seq)
+        }
     }
 
     /// Recomputes the chain from entry `from` (1 = the start) and compares it with the head.
@@ -287,6 +316,60 @@ impl AccessLog {
             seconds: started.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The writer: takes whatever is queued (up to [`GROUP_MAX`]) and appends it in one
+/// transaction. If a batch fails, its entries are tried one by one, so one bad entry fails
+/// only its own request.
+async fn write_loop(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(GROUP_MAX);
+    while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
+        let mut rows: Vec<LogRow> = batch.iter().map(|p| p.row.clone()).collect();
+        let outcome = match chain(&store, &mut rows).await {
+            Ok(()) => rows.iter().map(|r| Ok(r.seq)).collect(),
+            Err(e) if rows.len() == 1 => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "access log append failed");
+                vec![Err(())]
+            }
+            Err(_) => {
+                let mut each = Vec::with_capacity(rows.len());
+                for p in &batch {
+                    let mut one = vec![p.row.clone()];
+                    each.push(match chain(&store, &mut one).await {
+                        Ok(()) => Ok(one[0].seq),
+                        Err(e) => {
+                            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "access log append failed");
+                            Err(())
+                        }
+                    });
+                }
+                each
+            }
+        };
+        for (p, result) in batch.drain(..).zip(outcome) {
+            // A request that gave up waiting has nobody to tell.
+            let _ = p.done.send(result);
+        }
+    }
+}
+
+/// Appends rows to the chain in one transaction, giving each its position and hashes.
+async fn chain(store: &Store, rows: &mut [LogRow]) -> Result<(), AuditError> {
+    let txn = store.conn().begin().await?;
+    let mut head = rows::lock_head(&txn).await?;
+    for row in rows.iter_mut() {
+        row.seq = head.seq + 1;
+        row.prev_hash = std::mem::take(&mut head.entry_hash);
+        row.entry_hash = entry_hash(row);
+        head = Head {
+            seq: row.seq,
+            entry_hash: row.entry_hash.clone(),
+        };
+    }
+    rows::insert(&txn, rows).await?;
+    rows::set_head(&txn, &head).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// How the chain broke at an entry.

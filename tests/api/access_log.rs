@@ -179,3 +179,45 @@ async fn verify_accepts_the_chain_and_names_a_changed_entry() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_each_get_their_own_entry_in_one_unbroken_chain() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        let replies = futures_util::future::join_all((0..40).map(|_| {
+            app.query(
+                &sw,
+                Some("safeguarding"),
+                READ,
+                json!({ "id": child.to_string() }),
+            )
+        }))
+        .await;
+        let mut ids: Vec<String> = replies
+            .iter()
+            .map(|r| {
+                assert_eq!(r.status, 200, "{:?}", r.body);
+                r.request_id.clone().unwrap()
+            })
+            .collect();
+        let log = app.log().await;
+        let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "no gaps, no duplicates");
+        let mut logged: Vec<String> = log.iter().map(|e| e.request_id.clone()).collect();
+        ids.sort();
+        logged.sort();
+        assert_eq!(ids, logged, "one entry per request, each its own");
+        for pair in log.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].entry_hash);
+        }
+        let report = AccessLog::new(app.store.clone()).verify(1).await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.head, 40);
+    })
+    .await;
+}
