@@ -48,12 +48,14 @@ pub struct Read {
     /// The owner must be told.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub notify_owner: bool,
-    /// The lawful basis relied on, for releases.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<String>,
     /// What must follow (`record_justification`, `flag_for_board`, `record_consent_refusal`...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub obligations: Vec<String>,
+}
+
+/// How an entry's `bases` name a clause: `"<protocol> <version> <clause>"`.
+pub fn clause_key(protocol: &str, version: &str, clause: &str) -> String {
+    format!("{protocol} {version} {clause}")
 }
 
 /// An entry before it is chained.
@@ -73,6 +75,9 @@ pub struct Entry {
     /// The protocol versions in force (the rule set's fingerprint).
     pub rules: String,
     pub reads: Vec<Read>,
+    /// The lawful basis of each clause that released something, keyed by [`clause_key`]:
+    /// recorded once per entry rather than once per read.
+    pub bases: std::collections::BTreeMap<String, String>,
     /// What the request did besides reading: consent recorded, explanations asked for.
     pub actions: Vec<serde_json::Value>,
 }
@@ -220,11 +225,13 @@ impl AccessLog {
             .at
             .duration_trunc(TimeDelta::microseconds(1))
             .unwrap_or(entry.at);
-        let reads = if entry.actions.is_empty() {
-            serde_json::json!({ "rules": entry.rules, "reads": entry.reads })
-        } else {
-            serde_json::json!({ "rules": entry.rules, "reads": entry.reads, "actions": entry.actions })
-        };
+        let mut reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
+        if !entry.bases.is_empty() {
+            reads["bases"] = serde_json::json!(entry.bases);
+        }
+        if !entry.actions.is_empty() {
+            reads["actions"] = serde_json::json!(entry.actions);
+        }
         LogRow {
             seq: 0,
             id: Uuid::new_v4(),
@@ -324,21 +331,25 @@ impl AccessLog {
 async fn write_loop(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
-        let mut rows: Vec<LogRow> = batch.iter().map(|p| p.row.clone()).collect();
-        let outcome = match chain(&store, &mut rows).await {
+        let (mut rows, done): (Vec<LogRow>, Vec<_>) =
+            batch.drain(..).map(|p| (p.row, p.done)).unzip();
+        let failed = |e: &AuditError| {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
+        };
+        let outcome: Vec<Result<i64, ()>> = match chain(&store, &mut rows).await {
             Ok(()) => rows.iter().map(|r| Ok(r.seq)).collect(),
             Err(e) if rows.len() == 1 => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "access log append failed");
+                failed(&e);
                 vec![Err(())]
             }
             Err(_) => {
                 let mut each = Vec::with_capacity(rows.len());
-                for p in &batch {
-                    let mut one = vec![p.row.clone()];
+                for row in rows {
+                    let mut one = [row];
                     each.push(match chain(&store, &mut one).await {
                         Ok(()) => Ok(one[0].seq),
                         Err(e) => {
-                            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "access log append failed");
+                            failed(&e);
                             Err(())
                         }
                     });
@@ -346,9 +357,9 @@ async fn write_loop(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending
                 each
             }
         };
-        for (p, result) in batch.drain(..).zip(outcome) {
+        for (done, result) in done.into_iter().zip(outcome) {
             // A request that gave up waiting has nobody to tell.
-            let _ = p.done.send(result);
+            let _ = done.send(result);
         }
     }
 }

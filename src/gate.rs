@@ -782,9 +782,18 @@ impl RequestGate {
         if !self.inner.enforce {
             return Ok(None);
         }
-        let reads: Vec<audit::Read> = {
+        let (reads, bases): (Vec<audit::Read>, BTreeMap<String, String>) = {
             let tally = self.lock_tally();
-            tally
+            let bases = tally
+                .values()
+                .filter(|t| t.decision.permits())
+                .filter_map(|t| {
+                    let by = t.decision.by.as_ref()?;
+                    let key = audit::clause_key(&by.protocol, &by.version, by.clause.as_deref()?);
+                    Some((key, t.decision.basis.as_deref()?.to_owned()))
+                })
+                .collect();
+            let reads = tally
                 .iter()
                 .map(|((subject, category, owner), t)| audit::Read {
                     subject: *subject,
@@ -802,12 +811,6 @@ impl RequestGate {
                     withheld: t.withheld,
                     review_overdue: t.decision.review_overdue,
                     notify_owner: t.decision.notify_owner,
-                    basis: t
-                        .decision
-                        .basis
-                        .as_ref()
-                        .filter(|_| t.decision.permits())
-                        .map(|b| b.to_string()),
                     obligations: t
                         .decision
                         .obligations()
@@ -815,7 +818,8 @@ impl RequestGate {
                         .map(str::to_owned)
                         .collect(),
                 })
-                .collect()
+                .collect();
+            (reads, bases)
         };
         let actions = std::mem::take(
             &mut *self
@@ -840,6 +844,7 @@ impl RequestGate {
             outcome: outcome.status,
             rules: self.inner.rules.fingerprint().to_owned(),
             reads,
+            bases,
             actions,
         };
         Ok(Some(self.inner.log.append(&entry).await?))
