@@ -204,7 +204,19 @@ impl AccessLog {
         let row = Self::row(entry);
         let writer = self.writer.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
-            tokio::spawn(write_loop(self.store.clone(), rx));
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                // One connection of its own, so a commit never queues behind readers for a
+                // pooled one while every request waits for it.
+                let store = match store.dedicated(1).await {
+                    Ok(own) => own,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "access log writer shares the pool");
+                        store
+                    }
+                };
+                write_loop(store, rx).await;
+            });
             tx
         });
         let (done, answer) = tokio::sync::oneshot::channel();

@@ -94,12 +94,33 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     stats: Arc<StoreStats>,
+    /// How it was opened, so a component can open a pool of its own on the same database.
+    options: Arc<StoreOptions>,
 }
 
 impl Store {
     /// Opens the database. SQLite runs in WAL mode with foreign keys on and a busy timeout, so
     /// readers never block the writer and a short write waits instead of failing.
     pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        Self::connect_counted(options, Arc::new(StoreStats::default())).await
+    }
+
+    /// The same database through a pool of its own of `connections`, counted in the same
+    /// statistics: for a writer that must not wait behind readers for a pooled connection.
+    /// An in-memory SQLite database cannot be opened twice, so it shares this pool.
+    pub async fn dedicated(&self, connections: u32) -> Result<Self, StoreError> {
+        if self.options.url.contains(":memory:") || self.options.url.contains("mode=memory") {
+            return Ok(self.clone());
+        }
+        let mut options = (*self.options).clone();
+        options.max_connections = connections;
+        Self::connect_counted(&options, Arc::clone(&self.stats)).await
+    }
+
+    async fn connect_counted(
+        options: &StoreOptions,
+        stats: Arc<StoreStats>,
+    ) -> Result<Self, StoreError> {
         let backend = Backend::of_url(&options.url).ok_or(StoreError::UnsupportedUrl)?;
         let mut opts = ConnectOptions::new(options.url.clone());
         opts.max_connections(match backend {
@@ -126,7 +147,6 @@ impl Store {
                 .pragma("temp_store", "memory")
         });
         let mut db = Database::connect(opts).await.map_err(StoreError::Connect)?;
-        let stats = Arc::new(StoreStats::default());
         let counter = Arc::clone(&stats);
         db.set_metric_callback(move |info| {
             counter.statements.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +154,12 @@ impl Store {
                 counter.failed.fetch_add(1, Ordering::Relaxed);
             }
         });
-        Ok(Self { db, backend, stats })
+        Ok(Self {
+            db,
+            backend,
+            stats,
+            options: Arc::new(options.clone()),
+        })
     }
 
     /// Runs every pending migration.
