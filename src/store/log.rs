@@ -49,12 +49,22 @@ pub struct Head {
 /// Locks the chain head for the rest of the transaction and returns it. The no-op UPDATE
 /// takes the row lock on PostgreSQL and the write lock on SQLite before anything is read.
 pub async fn lock_head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
-    audit_head::Entity::update_many()
+    // A no-op update takes the row's write lock; RETURNING reads it in the same round trip.
+    let head = audit_head::Entity::update_many()
         .col_expr(audit_head::Column::Seq, Expr::col(audit_head::Column::Seq))
         .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    head(conn).await
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::Corrupt {
+            table: "audit_head",
+            column: "id",
+        })?;
+    Ok(Head {
+        seq: head.seq,
+        entry_hash: head.entry_hash,
+    })
 }
 
 /// Moves the chain head to the entry just inserted.
