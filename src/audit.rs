@@ -205,18 +205,23 @@ impl AccessLog {
         let writer = self.writer.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
             let store = self.store.clone();
-            tokio::spawn(async move {
-                // One connection of its own, so a commit never queues behind readers for a
-                // pooled one while every request waits for it.
-                let store = match store.dedicated(1).await {
-                    Ok(own) => own,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "access log writer shares the pool");
-                        store
+            // The writer runs on a thread and runtime of its own: every round trip of a commit
+            // would otherwise wait in the request runtime's queue behind the very requests
+            // that are waiting for it.
+            let spawned = std::thread::Builder::new()
+                .name("kinship-access-log".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(write_loop(store, rx)),
+                        Err(e) => tracing::error!(error = %e, "access log writer cannot start"),
                     }
-                };
-                write_loop(store, rx).await;
-            });
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "access log writer cannot start");
+            }
             tx
         });
         let (done, answer) = tokio::sync::oneshot::channel();
@@ -340,15 +345,30 @@ impl AccessLog {
 /// The writer: takes whatever is queued (up to [`GROUP_MAX`]) and appends it in one
 /// transaction. If a batch fails, its entries are tried one by one, so one bad entry fails
 /// only its own request.
-async fn write_loop(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+    // A connection of its own, opened in this runtime, so a commit never queues behind
+    // readers for a pooled one. Until it opens, entries fail (and their requests with them).
+    let mut own: Option<Store> = None;
     let mut batch = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
         let (mut rows, done): (Vec<LogRow>, Vec<_>) =
             batch.drain(..).map(|p| (p.row, p.done)).unzip();
+        if own.is_none() {
+            match shared.dedicated(1).await {
+                Ok(store) => own = Some(store),
+                Err(e) => tracing::error!(error = %e, "access log writer cannot connect"),
+            }
+        }
+        let Some(store) = own.as_ref() else {
+            for done in done {
+                let _ = done.send(Err(()));
+            }
+            continue;
+        };
         let failed = |e: &AuditError| {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
         };
-        let outcome: Vec<Result<i64, ()>> = match chain(&store, &mut rows).await {
+        let outcome: Vec<Result<i64, ()>> = match chain(store, &mut rows).await {
             Ok(()) => rows.iter().map(|r| Ok(r.seq)).collect(),
             Err(e) if rows.len() == 1 => {
                 failed(&e);
@@ -358,7 +378,7 @@ async fn write_loop(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending
                 let mut each = Vec::with_capacity(rows.len());
                 for row in rows {
                     let mut one = [row];
-                    each.push(match chain(&store, &mut one).await {
+                    each.push(match chain(store, &mut one).await {
                         Ok(()) => Ok(one[0].seq),
                         Err(e) => {
                             failed(&e);
