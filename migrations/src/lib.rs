@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_graph;
 mod m20261123_000002_sync;
 mod m20261123_000003_sync_indexes;
+mod m20261123_000004_append_only_log;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_graph::Migration),
             Box::new(m20261123_000002_sync::Migration),
             Box::new(m20261123_000003_sync_indexes::Migration),
+            Box::new(m20261123_000004_append_only_log::Migration),
         ]
     }
 }

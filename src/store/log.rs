@@ -67,20 +67,6 @@ pub async fn lock_head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> 
     })
 }
 
-/// Moves the chain head to the entry just inserted.
-pub async fn set_head(conn: &impl ConnectionTrait, head: &Head) -> Result<(), StoreError> {
-    audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::Seq, Expr::value(head.seq))
-        .col_expr(
-            audit_head::Column::EntryHash,
-            Expr::value(head.entry_hash.clone()),
-        )
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
 /// Reads the chain head (locked only if the transaction locked it first).
 pub async fn head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
     let head = audit_head::Entity::find_by_id(1)

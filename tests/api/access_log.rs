@@ -155,6 +155,8 @@ async fn verify_accepts_the_chain_and_names_a_changed_entry() {
         assert!(report.is_intact(), "{report:?}");
         assert_eq!((report.checked, report.head), (5, 5));
 
+        // Someone with the rights to drop the database's guards edits the log behind the hub.
+        drop_guards(&app).await;
         let both = |sql: &'static str| [sql];
         app.exec(
             &both("UPDATE access_log SET purpose = 'early_help' WHERE seq = 3"),
@@ -218,6 +220,79 @@ async fn concurrent_requests_each_get_their_own_entry_in_one_unbroken_chain() {
         let report = AccessLog::new(app.store.clone()).verify(1).await.unwrap();
         assert!(report.is_intact(), "{report:?}");
         assert_eq!(report.head, 40);
+    })
+    .await;
+}
+
+/// Drops the triggers that keep the log append-only, as a database administrator could.
+async fn drop_guards(app: &crate::helpers::TestApp) {
+    app.exec(
+        &[
+            "DROP TRIGGER access_log_no_update",
+            "DROP TRIGGER access_log_no_delete",
+            "DROP TRIGGER access_log_subjects_no_delete",
+        ],
+        &[
+            "DROP TRIGGER access_log_append_only ON access_log",
+            "DROP TRIGGER access_log_subjects_append_only ON access_log_subjects",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_change_or_remove_an_entry_or_break_the_chain() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        for _ in 0..3 {
+            let reply = app
+                .query(&sw, Some("safeguarding"), READ, json!({ "id": child.to_string() }))
+                .await;
+            assert_eq!(reply.status, 200);
+        }
+        let backend = match db {
+            crate::helpers::Db::Sqlite => sea_orm::DbBackend::Sqlite,
+            crate::helpers::Db::Postgres => sea_orm::DbBackend::Postgres,
+        };
+        let run = |sql: &'static str| {
+            let conn = app.store.conn().clone();
+            async move {
+                sea_orm::ConnectionTrait::execute_raw(
+                    &conn,
+                    sea_orm::Statement::from_string(backend, sql),
+                )
+                .await
+            }
+        };
+        for sql in [
+            "UPDATE access_log SET purpose = 'audit' WHERE seq = 2",
+            "DELETE FROM access_log WHERE seq = 3",
+            "DELETE FROM access_log_subjects WHERE seq = 1",
+            "UPDATE access_log_subjects SET seq = 2 WHERE seq = 1",
+            "DELETE FROM audit_head",
+        ] {
+            let err = run(sql).await.expect_err(sql);
+            assert!(
+                err.to_string().contains("append-only"),
+                "{sql}: {err}"
+            );
+        }
+        // An entry that does not continue the chain: a copy of entry 2 given position 4.
+        let err = run(
+            "INSERT INTO access_log (seq, id, at, request_id, client_addr, principal_subject, principal_organisation, principal_roles, purpose, justification, break_glass, operation_name, query_hash, outcome, reads, prev_hash, entry_hash) \
+             SELECT 4, id, at, request_id, client_addr, principal_subject, principal_organisation, principal_roles, purpose, justification, break_glass, operation_name, query_hash, outcome, reads, prev_hash, entry_hash FROM access_log WHERE seq = 2",
+        )
+        .await
+        .expect_err("a forged entry is refused");
+        assert!(err.to_string().contains("does not continue"), "{err}");
+        let report = AccessLog::new(app.store.clone()).verify(1).await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.head, 3);
     })
     .await;
 }
