@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// query's throughput with enforcement and logging on against the same query with both
     /// bypassed inside the harness, with their ratio.
     Gate(gate::GateArgs),
+    /// Access-log appends per second with concurrent writers (SQLite, and PostgreSQL given a
+    /// URL), and `audit verify` over a million entries.
+    Log(log::LogArgs),
     /// Serves a population as agency feeds for `bench sync` (run by it as a child process,
     /// so the feeds' memory is not counted as the sync's).
     #[command(hide = true)]
@@ -31,6 +34,7 @@ pub enum BenchCommand {
 }
 
 mod gate;
+mod log;
 mod sync;
 
 #[derive(Debug, Args)]
@@ -57,6 +61,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         BenchCommand::Api(args) => api(args).await,
         BenchCommand::Sync(args) => sync::run(args).await,
         BenchCommand::Gate(args) => gate::run(args).await,
+        BenchCommand::Log(args) => log::run(args).await,
         BenchCommand::Feeds(args) => sync::feeds(args).await,
     }
 }

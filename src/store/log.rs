@@ -87,6 +87,31 @@ pub async fn insert(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), 
     if rows.is_empty() {
         return Ok(());
     }
+    // 17 columns a row: 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535
+    // parameters a statement.
+    for chunk in rows.chunks(1_000) {
+        insert_entries(conn, chunk).await?;
+    }
+    let subjects: Vec<_> = rows
+        .iter()
+        .flat_map(|r| {
+            r.subjects
+                .iter()
+                .map(move |p| access_log_subjects::ActiveModel {
+                    seq: Set(r.seq),
+                    person_id: Set(p.0),
+                })
+        })
+        .collect();
+    for chunk in subjects.chunks(5_000) {
+        access_log_subjects::Entity::insert_many(chunk.to_vec())
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_entries(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), StoreError> {
     access_log::Entity::insert_many(rows.iter().map(|r| access_log::ActiveModel {
         seq: Set(r.seq),
         id: Set(r.id),
@@ -108,22 +133,6 @@ pub async fn insert(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), 
     }))
     .exec(conn)
     .await?;
-    let subjects: Vec<_> = rows
-        .iter()
-        .flat_map(|r| {
-            r.subjects
-                .iter()
-                .map(move |p| access_log_subjects::ActiveModel {
-                    seq: Set(r.seq),
-                    person_id: Set(p.0),
-                })
-        })
-        .collect();
-    for chunk in subjects.chunks(5_000) {
-        access_log_subjects::Entity::insert_many(chunk.to_vec())
-            .exec(conn)
-            .await?;
-    }
     Ok(())
 }
 
