@@ -16,8 +16,8 @@ use crate::model::PersonId;
 
 pub use kinship_migrations::GENESIS_HASH;
 
-/// One access-log row as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One access-log row as stored (and as one line of an extract).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogRow {
     pub seq: i64,
     pub id: Uuid,

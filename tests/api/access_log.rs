@@ -296,3 +296,126 @@ async fn the_database_refuses_to_change_or_remove_an_entry_or_break_the_chain() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_export_verifies_on_its_own_and_a_tampered_one_is_named() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        for _ in 0..6 {
+            let reply = app
+                .query(
+                    &sw,
+                    Some("safeguarding"),
+                    READ,
+                    json!({ "id": child.to_string() }),
+                )
+                .await;
+            assert_eq!(reply.status, 200);
+        }
+        let log = AccessLog::new(app.store.clone());
+        let mut out = Vec::new();
+        assert_eq!(log.export(3, 5, &mut out).await.unwrap(), 3);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "a header and three entries");
+        let all = app.log().await;
+        let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(
+            header["prev_hash"], all[1].entry_hash,
+            "the extract starts from #2's hash"
+        );
+        let report = kinship::audit::verify_extract(text.as_bytes()).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.checked, report.head), (3, 5));
+
+        // Changed, removed, reordered and cut-short extracts are each named.
+        let changed = text.replacen("\"safeguarding\"", "\"early_help\"", 1);
+        let dropped = [lines[0], lines[1], lines[3]].join("\n");
+        let reordered = [lines[0], lines[2], lines[1], lines[3]].join("\n");
+        let cut = [lines[0], lines[1], lines[2]].join("\n");
+        for (tampered, expected) in [
+            (changed, Some((3, Break::Changed))),
+            (dropped, Some((5, Break::Missing { expected: 4 }))),
+            (reordered, Some((4, Break::Missing { expected: 3 }))),
+            (cut, Some((5, Break::Truncated { head: 5 }))),
+        ] {
+            let report = kinship::audit::verify_extract(tampered.as_bytes()).unwrap();
+            assert_eq!(report.first_break, expected);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_hubs_over_one_postgres_append_to_one_valid_chain() {
+    use kinship::config::Config;
+    use kinship::server::auth::TokenSigner;
+    use kinship::store::{Store, StoreOptions};
+    let dbs = crate::helpers::backends();
+    if !dbs.contains(&crate::helpers::Db::Postgres) {
+        eprintln!("PostgreSQL not configured: scaling out is a PostgreSQL deployment");
+        return;
+    }
+    let app = spawn_app(crate::helpers::Db::Postgres, 20).await;
+    // A second hub process over the same database: its own pool, writer and signer.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::demo(
+        &dir.path().join("unused.db"),
+        0,
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols"),
+    );
+    config.database.url = app.db_url.clone().into();
+    let store = Store::connect(&StoreOptions::new(app.db_url.clone()))
+        .await
+        .unwrap();
+    let second = kinship::cli::hub::start(&config, store).await.unwrap();
+    let url2 = format!("http://{}/graphql", second.local_addr().unwrap());
+    let server2 = tokio::spawn(kinship::server::serve(
+        second.listener,
+        second.router,
+        std::future::pending(),
+    ));
+    let signer2 = TokenSigner::from_config(&config.auth).unwrap();
+    let (sw, child) = involved(
+        &app.population,
+        InvolvementKind::AllocatedSocialWorker,
+        None,
+    );
+    let token2 = signer2.sign(&sw).unwrap();
+    let body = json!({ "query": READ, "variables": { "id": child.to_string() } });
+    let first = (0..40).map(|_| {
+        app.query(
+            &sw,
+            Some("safeguarding"),
+            READ,
+            json!({ "id": child.to_string() }),
+        )
+    });
+    let client = reqwest::Client::new();
+    let other = (0..40).map(|_| {
+        let req = client
+            .post(&url2)
+            .bearer_auth(&token2)
+            .header("Kinship-Purpose", "safeguarding")
+            .json(&body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let (a, b) = tokio::join!(
+        futures_util::future::join_all(first),
+        futures_util::future::join_all(other)
+    );
+    assert!(a.iter().all(|r| r.status == 200));
+    assert!(b.iter().all(|s| *s == 200), "{b:?}");
+    server2.abort();
+    let report = AccessLog::new(app.store.clone()).verify(1).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(
+        report.head, 80,
+        "every request of both hubs is in the chain"
+    );
+}

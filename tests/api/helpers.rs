@@ -31,6 +31,8 @@ pub fn backends() -> Vec<Db> {
 /// A running hub and what a test needs to talk to it and inspect what it did.
 pub struct TestApp {
     pub db: Db,
+    /// The database's URL, for a second hub over the same database.
+    pub db_url: String,
     pub url: String,
     pub base: String,
     pub client: reqwest::Client,
@@ -112,6 +114,7 @@ pub async fn spawn_configured(
     ));
     TestApp {
         db,
+        db_url: config.database.store_url(),
         url: format!("http://{addr}/graphql"),
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),

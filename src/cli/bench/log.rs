@@ -148,9 +148,7 @@ pub async fn run(args: LogArgs) -> Result<(), CliError> {
             Some(rate)
         }
         None => {
-            println!(
-                "PostgreSQL appends: not measured (give --postgres URL of an empty database)"
-            );
+            println!("PostgreSQL appends: not measured (give --postgres URL of an empty database)");
             None
         }
     };
