@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use kinship::cli::Cli;
 
+/// mimalloc: the hub allocates and frees many small objects across threads (GraphQL values,
+/// JSON, rows); glibc's allocator spent a fifth of the serving time in malloc, free and
+/// returning memory to the kernel under load (`kinship bench gate`, profiled with perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

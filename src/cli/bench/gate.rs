@@ -44,6 +44,9 @@ pub struct GateArgs {
     pub rounds: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Serve only one of the two hubs (for profiling one side; no ratio is printed).
+    #[arg(long, value_parser = ["enforced", "bypassed"])]
+    pub only: Option<String>,
 }
 
 /// One question of the mix, owned (a [`Question`] borrows from it).
@@ -370,6 +373,9 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         // Alternate which mode goes first, so neither always runs on a warmer cache.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for mode in order {
+            if args.only.as_deref().is_some_and(|o| o != ["enforced", "bypassed"][mode]) {
+                continue;
+            }
             let started = Instant::now();
             let r = whole_child_load(
                 &client,
@@ -393,6 +399,9 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         .iter()
         .enumerate()
     {
+        if results[mode].is_empty() {
+            continue;
+        }
         let ok: Vec<usize> = results[mode].iter().filter_map(|(_, n)| *n).collect();
         failures += results[mode].len() - ok.len();
         let mut lat: Vec<Duration> = results[mode].iter().map(|(d, _)| *d).collect();
@@ -417,6 +426,14 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     );
     #[cfg(feature = "cedar")]
     println!("{cedar_line}");
+    if let Some(only) = &args.only {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        println!(
+            "summary: bench gate --only {only}: {:.1} req/s (no ratio: one side only)",
+            rps[0].max(rps[1])
+        );
+        return Ok(());
+    }
     let ratio = rps[0] / rps[1];
     let cost = 100.0 * (1.0 - ratio);
     println!(
