@@ -239,7 +239,10 @@ impl AccessLog {
     /// for loading a chain in bulk (benchmarks, restores), not for requests.
     pub async fn append_all(&self, entries: &[Entry]) -> Result<(), AuditError> {
         let mut rows: Vec<LogRow> = entries.iter().map(Self::row).collect();
-        chain(&self.store, &mut rows).await
+        let txn = self.store.conn().begin().await?;
+        chain(&txn, &mut None, &mut rows).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// The row of an entry, before the writer gives it its place in the chain.
@@ -356,6 +359,7 @@ async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pendin
     // A connection of its own, opened in this runtime, so a commit never queues behind
     // readers for a pooled one. Until it opens, entries fail (and their requests with them).
     let mut own: Option<Store> = None;
+    let mut head: Option<Head> = None;
     let mut batch = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
         let (mut rows, done): (Vec<LogRow>, Vec<_>) =
@@ -375,7 +379,7 @@ async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pendin
         let failed = |e: &AuditError| {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
         };
-        let outcome: Vec<Result<i64, ()>> = match chain(store, &mut rows).await {
+        let outcome: Vec<Result<i64, ()>> = match chain(store.conn(), &mut head, &mut rows).await {
             Ok(()) => rows.iter().map(|r| Ok(r.seq)).collect(),
             Err(e) if rows.len() == 1 => {
                 failed(&e);
@@ -385,7 +389,7 @@ async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pendin
                 let mut each = Vec::with_capacity(rows.len());
                 for row in rows {
                     let mut one = [row];
-                    each.push(match chain(store, &mut one).await {
+                    each.push(match chain(store.conn(), &mut head, &mut one).await {
                         Ok(()) => Ok(one[0].seq),
                         Err(e) => {
                             failed(&e);
@@ -403,24 +407,56 @@ async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pendin
     }
 }
 
-/// Appends rows to the chain in one transaction, giving each its position and hashes.
-async fn chain(store: &Store, rows: &mut [LogRow]) -> Result<(), AuditError> {
-    let txn = store.conn().begin().await?;
-    let mut head = rows::lock_head(&txn).await?;
-    for row in rows.iter_mut() {
-        row.seq = head.seq + 1;
-        row.prev_hash = std::mem::take(&mut head.entry_hash);
-        row.entry_hash = entry_hash(row);
-        head = Head {
-            seq: row.seq,
-            entry_hash: row.entry_hash.clone(),
-        };
+/// What the database says when an entry does not follow its head (migration 4).
+const CHAIN_CONFLICT: &str = "does not continue the access-log chain";
+
+/// Whether an error (or one it wraps) is the database refusing an entry out of chain.
+fn is_conflict(e: &StoreError) -> bool {
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains(CHAIN_CONFLICT) {
+            return true;
+        }
+        cur = err.source();
     }
-    // The database moves the head as each entry goes in, and refuses one that does not
-    // continue the chain (migration 4).
-    rows::insert(&txn, rows).await?;
-    txn.commit().await?;
-    Ok(())
+    false
+}
+
+/// Appends rows after `head` (read from the database when not known), giving each its
+/// position and hashes, in one statement per thousand rows. The database refuses a row that
+/// does not continue its head — another writer (another hub process) got there first — and
+/// then the head is read again and the rows re-chained, up to three times. On success `head`
+/// is the last row appended; on failure it is forgotten.
+async fn chain(
+    conn: &impl sea_orm::ConnectionTrait,
+    head: &mut Option<Head>,
+    rows: &mut [LogRow],
+) -> Result<(), AuditError> {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        let mut h = match head.take() {
+            Some(h) => h,
+            None => rows::head(conn).await?,
+        };
+        for row in rows.iter_mut() {
+            row.seq = h.seq + 1;
+            row.prev_hash = std::mem::take(&mut h.entry_hash);
+            row.entry_hash = entry_hash(row);
+            h = Head {
+                seq: row.seq,
+                entry_hash: row.entry_hash.clone(),
+            };
+        }
+        match rows::insert(conn, rows).await {
+            Ok(()) => {
+                *head = Some(h);
+                return Ok(());
+            }
+            Err(e) if attempt < ATTEMPTS && is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuditError::Writer)
 }
 
 /// The first line of an extract: the range and the hash the first entry must follow.

@@ -273,6 +273,10 @@ pub mod access_log {
         pub reads: Json,
         pub prev_hash: String,
         pub entry_hash: String,
+        /// The subjects as a JSON array of ids; the database fills `access_log_subjects`
+        /// from it (null on entries written before migration 5).
+        #[sea_orm(column_type = "JsonBinary", nullable)]
+        pub subjects: Option<Json>,
     }
     no_relations!();
 }

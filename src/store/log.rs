@@ -1,9 +1,9 @@
 //! The access log's rows and its chain head. Insert-only: nothing here updates or deletes an
-//! entry. The chain head is one row that every append locks first, so appends from many
-//! connections (or hub processes) serialise into one chain.
+//! entry. The database moves the head as each entry goes in and refuses an entry that does
+//! not continue it (migrations 4 and 5), so appends from many connections (or hub processes)
+//! serialise into one chain.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -46,27 +46,6 @@ pub struct Head {
     pub entry_hash: String,
 }
 
-/// Locks the chain head for the rest of the transaction and returns it. The no-op UPDATE
-/// takes the row lock on PostgreSQL and the write lock on SQLite before anything is read.
-pub async fn lock_head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
-    // A no-op update takes the row's write lock; RETURNING reads it in the same round trip.
-    let head = audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::Seq, Expr::col(audit_head::Column::Seq))
-        .filter(audit_head::Column::Id.eq(1))
-        .exec_with_returning(conn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(StoreError::Corrupt {
-            table: "audit_head",
-            column: "id",
-        })?;
-    Ok(Head {
-        seq: head.seq,
-        entry_hash: head.entry_hash,
-    })
-}
-
 /// Reads the chain head (locked only if the transaction locked it first).
 pub async fn head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
     let head = audit_head::Entity::find_by_id(1)
@@ -87,26 +66,11 @@ pub async fn insert(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), 
     if rows.is_empty() {
         return Ok(());
     }
-    // 17 columns a row: 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535
-    // parameters a statement.
+    // 18 columns a row: 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535
+    // parameters a statement. The database fills the subject index from each row's
+    // `subjects` (migration 5), so one statement appends a batch.
     for chunk in rows.chunks(1_000) {
         insert_entries(conn, chunk).await?;
-    }
-    let subjects: Vec<_> = rows
-        .iter()
-        .flat_map(|r| {
-            r.subjects
-                .iter()
-                .map(move |p| access_log_subjects::ActiveModel {
-                    seq: Set(r.seq),
-                    person_id: Set(p.0),
-                })
-        })
-        .collect();
-    for chunk in subjects.chunks(5_000) {
-        access_log_subjects::Entity::insert_many(chunk.to_vec())
-            .exec(conn)
-            .await?;
     }
     Ok(())
 }
@@ -130,6 +94,7 @@ async fn insert_entries(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<
         reads: Set(r.reads.clone()),
         prev_hash: Set(r.prev_hash.clone()),
         entry_hash: Set(r.entry_hash.clone()),
+        subjects: Set(Some(serde_json::json!(r.subjects))),
     }))
     .exec(conn)
     .await?;

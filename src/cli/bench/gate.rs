@@ -373,7 +373,11 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         // Alternate which mode goes first, so neither always runs on a warmer cache.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for mode in order {
-            if args.only.as_deref().is_some_and(|o| o != ["enforced", "bypassed"][mode]) {
+            if args
+                .only
+                .as_deref()
+                .is_some_and(|o| o != ["enforced", "bypassed"][mode])
+            {
                 continue;
             }
             let started = Instant::now();
