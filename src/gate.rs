@@ -283,24 +283,33 @@ impl RequestGate {
             .collect();
         if !missing.is_empty() {
             let conn = self.inner.store.conn();
-            let persons = graph::persons(conn, &missing).await?;
-            let (memberships, held, consents) = if self.inner.enforce {
-                let memberships = graph::memberships(conn, &missing).await?;
-                let families = graph::family_ids(&memberships);
+            // Persons, consents and (memberships, then involvements through them) are
+            // independent: three round trips in flight at once rather than four in a row.
+            let (persons, (memberships, held, consents)) = if self.inner.enforce {
                 let p = self.principal();
-                let held = graph::involvements_held_by(
-                    conn,
-                    &p.subject,
-                    &p.organisation,
-                    &missing,
-                    &families,
-                    self.inner.now,
-                )
-                .await?;
-                let consents = graph::consents(conn, &missing).await?;
-                (memberships, held, consents)
+                let now = self.inner.now;
+                let involvement = async {
+                    let memberships = graph::memberships(conn, &missing).await?;
+                    let families = graph::family_ids(&memberships);
+                    let held = graph::involvements_held_by(
+                        conn,
+                        &p.subject,
+                        &p.organisation,
+                        &missing,
+                        &families,
+                        now,
+                    )
+                    .await?;
+                    Ok::<_, crate::store::StoreError>((memberships, held))
+                };
+                let (persons, (memberships, held), consents) = tokio::try_join!(
+                    graph::persons(conn, &missing),
+                    involvement,
+                    graph::consents(conn, &missing),
+                )?;
+                (persons, (memberships, held, consents))
             } else {
-                Default::default()
+                (graph::persons(conn, &missing).await?, Default::default())
             };
             for id in &missing {
                 let person = persons.iter().find(|x| x.id == *id);
