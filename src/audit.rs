@@ -425,14 +425,14 @@ fn is_conflict(e: &StoreError) -> bool {
 /// Appends rows after `head` (read from the database when not known), giving each its
 /// position and hashes, in one statement per thousand rows. The database refuses a row that
 /// does not continue its head — another writer (another hub process) got there first — and
-/// then the head is read again and the rows re-chained, up to three times. On success `head`
+/// then the head is read again and the rows re-chained, up to sixteen times. On success `head`
 /// is the last row appended; on failure it is forgotten.
 async fn chain(
     conn: &impl sea_orm::ConnectionTrait,
     head: &mut Option<Head>,
     rows: &mut [LogRow],
 ) -> Result<(), AuditError> {
-    const ATTEMPTS: usize = 3;
+    const ATTEMPTS: usize = 16;
     for attempt in 1..=ATTEMPTS {
         let mut h = match head.take() {
             Some(h) => h,
@@ -452,7 +452,12 @@ async fn chain(
                 *head = Some(h);
                 return Ok(());
             }
-            Err(e) if attempt < ATTEMPTS && is_conflict(&e) => {}
+            Err(e) if attempt < ATTEMPTS && is_conflict(&e) => {
+                // Another writer is appending too: step aside for a moment, longer each time,
+                // so two busy hubs do not keep colliding.
+                let pause = 200 * attempt as u64 + rand::random_range(0..500u64);
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+            }
             Err(e) => return Err(e.into()),
         }
     }
