@@ -16,6 +16,7 @@ mod limits;
 mod loaders;
 mod person;
 mod query;
+mod review;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -27,15 +28,24 @@ pub use errors::RequestFlags;
 
 /// The query root: reads of the graph, and operations views.
 #[derive(MergedObject, Default)]
-pub struct Query(query::GraphQuery, explain::ExplainQuery, admin::AdminQuery);
+pub struct Query(
+    query::GraphQuery,
+    explain::ExplainQuery,
+    admin::AdminQuery,
+    review::ReviewQuery,
+);
+
+/// The mutation root: consent, protocol reloads, the board's findings.
+#[derive(MergedObject, Default)]
+pub struct Mutation(explain::ProtocolMutation, review::ReviewMutation);
 pub use limits::Limits;
 
 /// The schema type.
-pub type KinshipSchema = Schema<Query, explain::Mutation, EmptySubscription>;
+pub type KinshipSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with the configured limits and the configured connectors.
 pub fn schema(config: &GraphqlConfig, connectors: ConfiguredConnectors) -> KinshipSchema {
-    Schema::build(Query::default(), explain::Mutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(connectors)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)

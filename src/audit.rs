@@ -27,7 +27,7 @@ use crate::store::log::{self as rows, Head, LogRow};
 use crate::store::{Store, StoreError};
 
 /// One category of one subject's data in one request, and what was decided.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Read {
     pub subject: PersonId,
     pub category: DataCategory,
@@ -43,13 +43,13 @@ pub struct Read {
     /// Items withheld.
     pub withheld: u64,
     /// The protocol was past its review date.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub review_overdue: bool,
     /// The owner must be told.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_owner: bool,
     /// What must follow (`record_justification`, `flag_for_board`, `record_consent_refusal`...).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub obligations: Vec<String>,
 }
 

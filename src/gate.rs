@@ -19,6 +19,7 @@ pub mod error;
 pub mod explain;
 pub mod lint;
 pub mod protocol;
+pub mod review;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

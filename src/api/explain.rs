@@ -238,9 +238,9 @@ fn scope(input: &ConsentInput) -> Result<ConsentScope> {
 
 /// Writes: consent, and protocol reloads.
 #[derive(Default)]
-pub struct Mutation;
+pub struct ProtocolMutation;
 
-impl Mutation {
+impl ProtocolMutation {
     async fn record(
         ctx: &Context<'_>,
         input: ConsentInput,
@@ -270,7 +270,7 @@ impl Mutation {
 }
 
 #[Object]
-impl Mutation {
+impl ProtocolMutation {
     /// Records consent given (or, with `refused: true`, refused) by a child or parent. You must
     /// be involved with the child or their family. Null when no person has the id.
     async fn record_consent(

@@ -388,3 +388,20 @@ pub mod quarantine {
     }
     no_relations!();
 }
+
+pub mod break_glass_reviews {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "break_glass_reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub outcome: String,
+        #[sea_orm(column_type = "Text")]
+        pub note: String,
+        pub reviewed_by: String,
+        pub reviewed_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}

@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entity::{access_log, access_log_subjects, audit_head};
+use super::entity::{access_log, access_log_subjects, audit_head, break_glass_reviews};
 use crate::model::PersonId;
 
 pub use kinship_migrations::GENESIS_HASH;
@@ -113,28 +113,47 @@ pub async fn entries(
         .limit(limit)
         .all(conn)
         .await?;
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(vec![]);
+    rows_of(conn, rows).await
+}
+
+/// Stored rows as [`LogRow`]s: subjects from the entry's own column, or for entries written
+/// before it existed, from the subject index.
+async fn rows_of(
+    conn: &impl ConnectionTrait,
+    rows: Vec<access_log::Model>,
+) -> Result<Vec<LogRow>, StoreError> {
+    let older: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.subjects.is_none())
+        .map(|r| r.seq)
+        .collect();
+    let mut indexed: std::collections::HashMap<i64, Vec<PersonId>> = Default::default();
+    for chunk in older.chunks(5_000) {
+        for s in access_log_subjects::Entity::find()
+            .filter(access_log_subjects::Column::Seq.is_in(chunk.iter().copied()))
+            .order_by_asc(access_log_subjects::Column::Seq)
+            .order_by_asc(access_log_subjects::Column::PersonId)
+            .all(conn)
+            .await?
+        {
+            indexed
+                .entry(s.seq)
+                .or_default()
+                .push(PersonId(s.person_id));
+        }
+    }
+    let corrupt = |column| StoreError::Corrupt {
+        table: "access_log",
+        column,
     };
-    let subjects = access_log_subjects::Entity::find()
-        .filter(access_log_subjects::Column::Seq.between(first.seq, last.seq))
-        .order_by_asc(access_log_subjects::Column::Seq)
-        .order_by_asc(access_log_subjects::Column::PersonId)
-        .all(conn)
-        .await?;
-    let mut subjects = subjects.into_iter().peekable();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let mut mine = Vec::new();
-        while let Some(s) = subjects.next_if(|s| s.seq <= r.seq) {
-            if s.seq == r.seq {
-                mine.push(PersonId(s.person_id));
-            }
-        }
-        let roles = serde_json::from_value(r.principal_roles).map_err(|_| StoreError::Corrupt {
-            table: "access_log",
-            column: "principal_roles",
-        })?;
+        let subjects = match r.subjects {
+            Some(v) => serde_json::from_value(v).map_err(|_| corrupt("subjects"))?,
+            None => indexed.remove(&r.seq).unwrap_or_default(),
+        };
+        let roles =
+            serde_json::from_value(r.principal_roles).map_err(|_| corrupt("principal_roles"))?;
         out.push(LogRow {
             seq: r.seq,
             id: r.id,
@@ -151,7 +170,7 @@ pub async fn entries(
             query_hash: r.query_hash,
             outcome: r.outcome,
             reads: r.reads,
-            subjects: mine,
+            subjects,
             prev_hash: r.prev_hash,
             entry_hash: r.entry_hash,
         });
@@ -159,8 +178,153 @@ pub async fn entries(
     Ok(out)
 }
 
+/// What the board filters the log by; every field narrows.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    pub principal: Option<String>,
+    /// `<kind>:<code>`, or a kind alone (`police`) for every organisation of that kind.
+    pub organisation: Option<String>,
+    pub purpose: Option<String>,
+    pub break_glass: Option<bool>,
+    pub subject: Option<PersonId>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only these entries.
+    pub seqs: Option<Vec<i64>>,
+}
+
+/// Entries matching `filter`, newest first, before position `before` when given.
+pub async fn search(
+    conn: &impl ConnectionTrait,
+    filter: &LogFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<LogRow>, StoreError> {
+    use sea_orm::sea_query::Query;
+    let mut q = access_log::Entity::find();
+    if let Some(p) = &filter.principal {
+        q = q.filter(access_log::Column::PrincipalSubject.eq(p.clone()));
+    }
+    if let Some(o) = &filter.organisation {
+        q = if o.contains(':') {
+            q.filter(access_log::Column::PrincipalOrganisation.eq(o.clone()))
+        } else {
+            q.filter(access_log::Column::PrincipalOrganisation.starts_with(format!("{o}:")))
+        };
+    }
+    if let Some(p) = &filter.purpose {
+        q = q.filter(access_log::Column::Purpose.eq(p.clone()));
+    }
+    if let Some(b) = filter.break_glass {
+        q = q.filter(access_log::Column::BreakGlass.eq(b));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(access_log::Column::At.gte(from));
+    }
+    if let Some(to) = filter.to {
+        q = q.filter(access_log::Column::At.lt(to));
+    }
+    if let Some(before) = before {
+        q = q.filter(access_log::Column::Seq.lt(before));
+    }
+    if let Some(seqs) = &filter.seqs {
+        q = q.filter(access_log::Column::Seq.is_in(seqs.iter().copied()));
+    }
+    if let Some(subject) = filter.subject {
+        q = q.filter(
+            access_log::Column::Seq.in_subquery(
+                Query::select()
+                    .column(access_log_subjects::Column::Seq)
+                    .from(access_log_subjects::Entity)
+                    .and_where(access_log_subjects::Column::PersonId.eq(subject.0))
+                    .to_owned(),
+            ),
+        );
+    }
+    let rows = q
+        .order_by_desc(access_log::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    rows_of(conn, rows).await
+}
+
 /// How many entries the log holds.
 pub async fn count(conn: &impl ConnectionTrait) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
     Ok(access_log::Entity::find().count(conn).await?)
+}
+
+/// The board's finding on a break-glass read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    pub seq: i64,
+    pub outcome: String,
+    pub note: String,
+    pub reviewed_by: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+/// The findings recorded for these entries.
+pub async fn reviews(conn: &impl ConnectionTrait, seqs: &[i64]) -> Result<Vec<Review>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(5_000) {
+        for r in break_glass_reviews::Entity::find()
+            .filter(break_glass_reviews::Column::Seq.is_in(chunk.iter().copied()))
+            .all(conn)
+            .await?
+        {
+            out.push(Review {
+                seq: r.seq,
+                outcome: r.outcome,
+                note: r.note,
+                reviewed_by: r.reviewed_by,
+                reviewed_at: r.reviewed_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Positions of break-glass entries with no finding yet, newest first.
+pub async fn unreviewed_break_glass(
+    conn: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<i64>, StoreError> {
+    use sea_orm::sea_query::Query;
+    let rows = access_log::Entity::find()
+        .select_only()
+        .column(access_log::Column::Seq)
+        .filter(access_log::Column::BreakGlass.eq(true))
+        .filter(
+            access_log::Column::Seq.not_in_subquery(
+                Query::select()
+                    .column(break_glass_reviews::Column::Seq)
+                    .from(break_glass_reviews::Entity)
+                    .to_owned(),
+            ),
+        )
+        .order_by_desc(access_log::Column::Seq)
+        .limit(limit)
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?;
+    Ok(rows)
+}
+
+/// Records a finding; `false` when the entry already has one (findings are not rewritten).
+pub async fn insert_review(conn: &impl ConnectionTrait, r: &Review) -> Result<bool, StoreError> {
+    if !reviews(conn, &[r.seq]).await?.is_empty() {
+        return Ok(false);
+    }
+    break_glass_reviews::Entity::insert(break_glass_reviews::ActiveModel {
+        seq: Set(r.seq),
+        outcome: Set(r.outcome.clone()),
+        note: Set(r.note.clone()),
+        reviewed_by: Set(r.reviewed_by.clone()),
+        reviewed_at: Set(r.reviewed_at),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(true)
 }

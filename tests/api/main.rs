@@ -12,6 +12,7 @@ mod helpers;
 
 mod access_log;
 mod auth;
+mod board;
 mod cli;
 mod golden;
 mod graphql_http;

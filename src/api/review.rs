@@ -1,0 +1,282 @@
+//! The board's review of the access log (board_member, dpo).
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::errors::{bad_input, gate_failed};
+use super::person::gate;
+use crate::gate::review::{AccessFilter, reads_of};
+use crate::store::log::{LogFilter, LogRow, Review};
+
+/// What the board filters the access log by; every field given narrows it.
+#[derive(InputObject, Default)]
+pub struct AccessLogFilter {
+    /// The principal's subject (user id).
+    pub principal: Option<String>,
+    /// An organisation (`police:anyshire`) or a kind of organisation (`police`).
+    pub agency: Option<String>,
+    /// A person whose data was read or refused.
+    pub subject: Option<ID>,
+    pub category: Option<String>,
+    pub purpose: Option<String>,
+    /// A reason code: `permitted`, `break_glass`, `consent_required`, ...
+    pub decision: Option<String>,
+    pub break_glass: Option<bool>,
+    /// A protocol id, e.g. `P-MASH`.
+    pub protocol: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One category of one person's data in an entry, and what was decided.
+#[derive(SimpleObject)]
+pub struct AccessRead {
+    pub subject: ID,
+    pub category: String,
+    /// The organisation that holds the data.
+    pub owner: String,
+    pub decision: String,
+    pub protocol: Option<String>,
+    pub protocol_version: Option<String>,
+    pub clause: Option<String>,
+    pub released: u64,
+    pub withheld: u64,
+    pub obligations: Vec<String>,
+}
+
+/// The board's finding on a break-glass read.
+#[derive(SimpleObject)]
+pub struct BreakGlassFinding {
+    pub outcome: String,
+    pub note: String,
+    pub reviewed_by: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+impl From<Review> for BreakGlassFinding {
+    fn from(r: Review) -> Self {
+        Self {
+            outcome: r.outcome,
+            note: r.note,
+            reviewed_by: r.reviewed_by,
+            reviewed_at: r.reviewed_at,
+        }
+    }
+}
+
+/// One access-log entry: one request that read or refused personal data.
+#[derive(SimpleObject)]
+pub struct AccessLogEntry {
+    /// The entry's position in the chain.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub principal: String,
+    pub organisation: String,
+    pub roles: Vec<String>,
+    pub purpose: Option<String>,
+    /// The written justification, for break-glass reads.
+    pub justification: Option<String>,
+    pub break_glass: bool,
+    pub operation_name: Option<String>,
+    pub query_hash: String,
+    pub outcome: String,
+    pub subjects: Vec<ID>,
+    pub reads: Vec<AccessRead>,
+    pub prev_hash: String,
+    pub entry_hash: String,
+    /// The board's finding, for a reviewed break-glass read.
+    pub finding: Option<BreakGlassFinding>,
+}
+
+fn entry(row: LogRow, finding: Option<Review>) -> AccessLogEntry {
+    let reads = reads_of(&row)
+        .into_iter()
+        .map(|r| AccessRead {
+            subject: ID(r.subject.to_string()),
+            category: r.category.to_string(),
+            owner: r.owner.to_string(),
+            decision: r.decision,
+            protocol: r.protocol,
+            protocol_version: r.protocol_version,
+            clause: r.clause,
+            released: r.released,
+            withheld: r.withheld,
+            obligations: r.obligations,
+        })
+        .collect();
+    AccessLogEntry {
+        seq: row.seq,
+        at: row.at,
+        request_id: row.request_id,
+        client_addr: row.client_addr,
+        principal: row.principal_subject,
+        organisation: row.principal_organisation,
+        roles: row.principal_roles,
+        purpose: row.purpose,
+        justification: row.justification,
+        break_glass: row.break_glass,
+        operation_name: row.operation_name,
+        query_hash: row.query_hash,
+        outcome: row.outcome,
+        subjects: row.subjects.iter().map(|s| ID(s.to_string())).collect(),
+        reads,
+        prev_hash: row.prev_hash,
+        entry_hash: row.entry_hash,
+        finding: finding.map(Into::into),
+    }
+}
+
+/// A page of the access log, newest first.
+#[derive(SimpleObject)]
+pub struct AccessLogPage {
+    pub entries: Vec<AccessLogEntry>,
+    /// Give as `after` for the next page.
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+    /// The search looked at its limit of entries before finding a page; narrow the filter
+    /// (a time range, a principal) to see further back.
+    pub scan_limited: bool,
+}
+
+/// The board's review queries, merged into the query root.
+#[derive(Default)]
+pub struct ReviewQuery;
+
+fn person_id(id: &ID) -> Result<crate::model::PersonId> {
+    id.parse()
+        .map_err(|_| bad_input(format!("`{}` is not a person id", id.as_str())))
+}
+
+#[Object]
+impl ReviewQuery {
+    /// The access log, newest first, filtered (board_member, dpo). Looking is itself logged.
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: AccessLogFilter,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<AccessLogPage> {
+        let first = first.clamp(1, 500) as usize;
+        let after = after
+            .map(|a| {
+                a.parse::<i64>()
+                    .map_err(|_| bad_input("`after` is not a cursor from this list"))
+            })
+            .transpose()?;
+        let category = filter
+            .category
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| bad_input(format!("unknown data category `{c}`")))
+            })
+            .transpose()?;
+        let f = AccessFilter {
+            log: LogFilter {
+                principal: filter.principal,
+                organisation: filter.agency,
+                purpose: filter.purpose,
+                break_glass: filter.break_glass,
+                subject: filter.subject.as_ref().map(person_id).transpose()?,
+                from: filter.from,
+                to: filter.to,
+                seqs: None,
+            },
+            category,
+            decision: filter.decision,
+            protocol: filter.protocol,
+        };
+        let mut page = gate(ctx)?
+            .access_log(f, first, after)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        let end_cursor = page.entries.last().map(|e| e.seq.to_string());
+        Ok(AccessLogPage {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let finding = page.reviews.remove(&e.seq);
+                    entry(e, finding)
+                })
+                .collect(),
+            end_cursor,
+            has_next_page: page.has_next,
+            scan_limited: page.scan_limited,
+        })
+    }
+
+    /// Every access to one person's data, newest first, each entry with only the reads about
+    /// them: for a subject access request or a complaint (board_member, dpo).
+    async fn subject_access_report(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        #[graphql(default = 500)] first: i32,
+    ) -> Result<Vec<AccessLogEntry>> {
+        let person = self::person_id(&person_id)?;
+        let rows = gate(ctx)?
+            .subject_access_report(person, first.clamp(1, 10_000) as usize)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(rows.into_iter().map(|r| entry(r, None)).collect())
+    }
+
+    /// Break-glass reads awaiting the board's finding, newest first (board_member, dpo).
+    async fn break_glass_review(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<AccessLogEntry>> {
+        let rows = gate(ctx)?
+            .break_glass_queue(first.clamp(1, 1_000) as usize)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(rows.into_iter().map(|r| entry(r, None)).collect())
+    }
+}
+
+/// What the board found of a break-glass read.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FindingOutcome {
+    /// The justification stands.
+    Appropriate,
+    /// It did not justify the read; the owner and the principal's organisation follow up.
+    Inappropriate,
+    /// More is needed before the board decides.
+    NeedsFollowUp,
+}
+
+/// The board's writes.
+#[derive(Default)]
+pub struct ReviewMutation;
+
+#[Object]
+impl ReviewMutation {
+    /// Records the board's finding on break-glass entry `seq` (board_member, dpo). A finding is
+    /// recorded once; it is itself logged. Null when the entry is not a break-glass read.
+    async fn review_break_glass(
+        &self,
+        ctx: &Context<'_>,
+        seq: i64,
+        outcome: FindingOutcome,
+        note: String,
+    ) -> Result<Option<BreakGlassFinding>> {
+        let outcome = match outcome {
+            FindingOutcome::Appropriate => "appropriate",
+            FindingOutcome::Inappropriate => "inappropriate",
+            FindingOutcome::NeedsFollowUp => "needs_follow_up",
+        };
+        if note.trim().is_empty() {
+            return Err(bad_input("a finding needs a note"));
+        }
+        let review = gate(ctx)?
+            .review_break_glass(seq, outcome, &note)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(review.map(Into::into))
+    }
+}
