@@ -112,6 +112,9 @@ pub enum AuditError {
     /// The writer could not commit the batch the entry was in; the detail is logged there.
     #[error("access log unavailable")]
     Writer,
+    /// Verification stopped (a worker task failed).
+    #[error("verification stopped: {0}")]
+    Verify(String),
 }
 
 /// SHA-256 of a query text, hex: how entries name what ran without storing its variables.
@@ -304,12 +307,25 @@ impl AccessLog {
                 .map(|r| r.entry_hash)
         };
         let mut expected_seq = from;
-        let mut next = from;
+        // Reading the next page from the database overlaps hashing this one on another
+        // thread: on two cores, verifying takes as long as the slower of the two.
+        let fetch = |from: i64| {
+            let store = self.store.clone();
+            tokio::spawn(async move { rows::entries(store.conn(), from, PAGE).await })
+        };
+        let joined = |e: tokio::task::JoinError| AuditError::Verify(e.to_string());
+        let mut pending = fetch(from);
         loop {
-            let page = rows::entries(conn, next, PAGE).await?;
+            let page = pending.await.map_err(joined)??;
             let Some(last) = page.last() else { break };
-            next = last.seq + 1;
-            for row in &page {
+            pending = fetch(last.seq + 1);
+            let (page, hashes) = tokio::task::spawn_blocking(move || {
+                let hashes: Vec<String> = page.iter().map(entry_hash).collect();
+                (page, hashes)
+            })
+            .await
+            .map_err(joined)?;
+            for (row, hash) in page.iter().zip(hashes) {
                 let broken = |kind| Verification::broken(row.seq, kind, checked, started);
                 if row.seq != expected_seq {
                     return Ok(broken(if row.seq > expected_seq {
@@ -323,7 +339,7 @@ impl AccessLog {
                 if expected_prev.as_deref().is_some_and(|p| p != row.prev_hash) {
                     return Ok(broken(Break::PrevHashMismatch));
                 }
-                if entry_hash(row) != row.entry_hash {
+                if hash != row.entry_hash {
                     return Ok(broken(Break::Changed));
                 }
                 expected_prev = Some(row.entry_hash.clone());
