@@ -295,9 +295,8 @@ impl AccessLog {
         let started = Instant::now();
         let conn = self.store.conn();
         let from = from.max(1);
-        let mut checked = 0u64;
         // Before the first entry checked, the chain must continue from the one before it.
-        let mut expected_prev: Option<String> = if from == 1 {
+        let expected_prev: Option<String> = if from == 1 {
             Some(rows::GENESIS_HASH.to_owned())
         } else {
             rows::entries(conn, from - 1, 1)
@@ -306,7 +305,11 @@ impl AccessLog {
                 .find(|r| r.seq == from - 1)
                 .map(|r| r.entry_hash)
         };
-        let mut expected_seq = from;
+        let mut walk = ChainWalk {
+            expected_seq: from,
+            expected_prev,
+            checked: 0,
+        };
         // Reading the next page from the database overlaps hashing this one on another
         // thread: on two cores, verifying takes as long as the slower of the two.
         let fetch = |from: i64| {
@@ -326,41 +329,25 @@ impl AccessLog {
             .await
             .map_err(joined)?;
             for (row, hash) in page.iter().zip(hashes) {
-                let broken = |kind| Verification::broken(row.seq, kind, checked, started);
-                if row.seq != expected_seq {
-                    return Ok(broken(if row.seq > expected_seq {
-                        Break::Missing {
-                            expected: expected_seq,
-                        }
-                    } else {
-                        Break::Reordered
-                    }));
+                if let Some(kind) = walk.step(row, &hash) {
+                    return Ok(Verification::broken(row.seq, kind, walk.checked, started));
                 }
-                if expected_prev.as_deref().is_some_and(|p| p != row.prev_hash) {
-                    return Ok(broken(Break::PrevHashMismatch));
-                }
-                if hash != row.entry_hash {
-                    return Ok(broken(Break::Changed));
-                }
-                expected_prev = Some(row.entry_hash.clone());
-                expected_seq += 1;
-                checked += 1;
             }
         }
         let head = rows::head(conn).await?;
-        let last_seq = expected_seq - 1;
+        let last_seq = walk.expected_seq - 1;
         if head.seq != last_seq
-            || (head.seq >= from && expected_prev.as_deref() != Some(&head.entry_hash))
+            || (head.seq >= from && walk.expected_prev.as_deref() != Some(&head.entry_hash))
         {
             return Ok(Verification::broken(
                 last_seq + 1,
                 Break::Truncated { head: head.seq },
-                checked,
+                walk.checked,
                 started,
             ));
         }
         Ok(Verification {
-            checked,
+            checked: walk.checked,
             head: head.seq,
             first_break: None,
             seconds: started.elapsed().as_secs_f64(),
@@ -587,46 +574,73 @@ pub fn verify_extract(input: impl std::io::BufRead) -> Result<Verification, Extr
             message: format!("not a {EXTRACT_FORMAT} extract"),
         });
     }
-    let (mut expected_seq, mut expected_prev, mut checked) = (header.from, header.prev_hash, 0);
+    let mut walk = ChainWalk {
+        expected_seq: header.from,
+        expected_prev: Some(header.prev_hash),
+        checked: 0,
+    };
     for (i, line) in lines {
         let row: LogRow = serde_json::from_str(&line?).map_err(|e| ExtractError::Malformed {
             line: i + 1,
             message: e.to_string(),
         })?;
-        let broken = |kind| Verification::broken(row.seq, kind, checked, started);
-        if row.seq != expected_seq {
-            return Ok(broken(if row.seq > expected_seq {
-                Break::Missing {
-                    expected: expected_seq,
-                }
-            } else {
-                Break::Reordered
-            }));
+        if let Some(kind) = walk.step(&row, &entry_hash(&row)) {
+            return Ok(Verification::broken(row.seq, kind, walk.checked, started));
         }
-        if row.prev_hash != expected_prev {
-            return Ok(broken(Break::PrevHashMismatch));
-        }
-        if entry_hash(&row) != row.entry_hash {
-            return Ok(broken(Break::Changed));
-        }
-        expected_prev = row.entry_hash;
-        expected_seq += 1;
-        checked += 1;
     }
-    if expected_seq - 1 != header.to {
+    if walk.expected_seq - 1 != header.to {
         return Ok(Verification::broken(
-            expected_seq,
+            walk.expected_seq,
             Break::Truncated { head: header.to },
-            checked,
+            walk.checked,
             started,
         ));
     }
     Ok(Verification {
-        checked,
+        checked: walk.checked,
         head: header.to,
         first_break: None,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Walks a chain in order: each row must come at the next position, follow the previous
+/// row's hash and hash to what it says.
+struct ChainWalk {
+    expected_seq: i64,
+    /// `None`: the first row's predecessor is not known (verifying from a point the log no
+    /// longer holds before).
+    expected_prev: Option<String>,
+    checked: u64,
+}
+
+impl ChainWalk {
+    /// The break at `row`, given the hash recomputed from it, or `None` when it follows on.
+    fn step(&mut self, row: &LogRow, hash: &str) -> Option<Break> {
+        if row.seq != self.expected_seq {
+            return Some(if row.seq > self.expected_seq {
+                Break::Missing {
+                    expected: self.expected_seq,
+                }
+            } else {
+                Break::Reordered
+            });
+        }
+        if self
+            .expected_prev
+            .as_deref()
+            .is_some_and(|p| p != row.prev_hash)
+        {
+            return Some(Break::PrevHashMismatch);
+        }
+        if hash != row.entry_hash {
+            return Some(Break::Changed);
+        }
+        self.expected_prev = Some(row.entry_hash.clone());
+        self.expected_seq += 1;
+        self.checked += 1;
+        None
+    }
 }
 
 /// How the chain broke at an entry.

@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 
 use super::Question;
 use super::protocol::{ConsentRule, Protocol, RelationshipRule};
-use super::rules::covering_consent;
+use super::rules::{covering_consent, lawful_condition_covers};
 use crate::model::catalogue::Catalogue;
 use crate::model::{ConsentState, DataCategory, DataClass};
 
@@ -36,20 +36,6 @@ fn quoted<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     format!("[{}]", inner.join(", "))
 }
 
-/// Whether a clause's lawful basis covers a class of data (as `rules.rs` decides it).
-fn lawful(p: &super::protocol::Clause, class: Option<DataClass>) -> bool {
-    let b = &p.lawful_basis;
-    match class {
-        Some(DataClass::SpecialCategory | DataClass::SpecialCategoryHeightened) => {
-            b.article9.is_some()
-        }
-        Some(DataClass::CriminalOffence) => b.article10.is_some(),
-        Some(DataClass::SpecialAndCriminal) => b.article9.is_some() && b.article10.is_some(),
-        Some(DataClass::Personal | DataClass::Shieldable | DataClass::HighRisk) => true,
-        None => false,
-    }
-}
-
 /// The Cedar text of the protocols in force on `today`.
 pub fn policy_text(protocols: &[Protocol], today: NaiveDate) -> String {
     let catalogue = Catalogue::embedded();
@@ -62,7 +48,7 @@ pub fn policy_text(protocols: &[Protocol], today: NaiveDate) -> String {
                 .iter()
                 .copied()
                 .filter(|cat| c.categories.iter().any(|pat| pat.matches(*cat)))
-                .filter(|cat| lawful(c, catalogue.class(*cat)))
+                .filter(|cat| lawful_condition_covers(c, catalogue.class(*cat)))
                 .collect();
             if shared.is_empty() {
                 continue;

@@ -219,7 +219,7 @@ pub fn basis_words(c: &Clause) -> String {
 
 /// Special-category data needs an Article 9 condition; criminal-offence data an Article 10
 /// authority. A clause without them shares nothing of that class.
-fn lawful_condition_covers(clause: &Clause, class: Option<DataClass>) -> bool {
+pub(crate) fn lawful_condition_covers(clause: &Clause, class: Option<DataClass>) -> bool {
     let b = &clause.lawful_basis;
     match class {
         Some(DataClass::SpecialCategory | DataClass::SpecialCategoryHeightened) => {

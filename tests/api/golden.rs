@@ -343,7 +343,7 @@ async fn read_facts(app: &TestApp, case: &Case, child: PersonId) -> Value {
 }
 
 /// The newest log entry's decision for (child, category).
-async fn logged(app: &TestApp, child: PersonId, category: DataCategory) -> Value {
+pub async fn logged(app: &TestApp, child: PersonId, category: DataCategory) -> Value {
     let log = app.log().await;
     let entry = log.last().expect("an access-log entry");
     entry.reads["reads"]

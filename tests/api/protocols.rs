@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use kinship::model::{DataCategory, PersonId, Principal, Role};
 use serde_json::{Value, json};
 
-use crate::golden::{ACUTE, COMMUNITY, LA, S1, World, world};
+use crate::golden::{ACUTE, COMMUNITY, LA, S1, World, logged as last_read, world};
 use crate::helpers::{Db, TestApp, on_each_backend, principal, spawn_configured};
 
 /// A copy of the shipped protocols in a folder of its own, changed by `edit(file, text)`.
@@ -64,19 +64,6 @@ async fn read(
         facts["items"].as_array().unwrap().len(),
         facts["withheld"].as_u64().unwrap(),
     )
-}
-
-/// The newest access-log entry's decision for (child, category), with the entry.
-async fn last_read(app: &TestApp, child: PersonId, category: DataCategory) -> Value {
-    let log = app.log().await;
-    let entry = log.last().unwrap();
-    entry.reads["reads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["subject"] == child.to_string() && r["category"] == category.as_str())
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 /// The lawful basis the newest entry records for the clause that decided `read`.
