@@ -140,6 +140,46 @@ pub struct AccessLogPage {
     pub scan_limited: bool,
 }
 
+/// How often one protocol clause decided reads.
+#[derive(SimpleObject)]
+pub struct ClauseUsage {
+    pub protocol: String,
+    pub protocol_version: String,
+    pub clause: String,
+    pub summary: String,
+    pub released: u64,
+    pub refused: u64,
+    /// Null: not used in the period (a candidate for withdrawal at review).
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// Clause usage over a period.
+#[derive(SimpleObject)]
+pub struct ProtocolUsage {
+    pub clauses: Vec<ClauseUsage>,
+    /// The scan stopped at its limit; the counts cover the newest entries only.
+    pub scan_limited: bool,
+}
+
+/// Something the board should look at.
+#[derive(SimpleObject)]
+pub struct Anomaly {
+    /// `heavy_reader`, `no_involvement` or `out_of_hours`.
+    pub kind: String,
+    pub principal: String,
+    pub organisation: String,
+    /// The entries behind it, newest first (at most 20).
+    pub entries: Vec<i64>,
+    pub evidence: String,
+}
+
+/// Anomalies over a period.
+#[derive(SimpleObject)]
+pub struct AnomalyReport {
+    pub anomalies: Vec<Anomaly>,
+    pub scan_limited: bool,
+}
+
 /// The board's review queries, merged into the query root.
 #[derive(Default)]
 pub struct ReviewQuery;
@@ -223,6 +263,61 @@ impl ReviewQuery {
             .await
             .map_err(|e| gate_failed(ctx, &e))?;
         Ok(rows.into_iter().map(|r| entry(r, None)).collect())
+    }
+
+    /// For every protocol clause, how many reads it released and refused since `since`, and
+    /// when it was last used (board_member, dpo).
+    async fn protocol_usage(
+        &self,
+        ctx: &Context<'_>,
+        since: DateTime<Utc>,
+    ) -> Result<ProtocolUsage> {
+        let (usage, limited) = gate(ctx)?
+            .protocol_usage(since)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(ProtocolUsage {
+            clauses: usage
+                .into_iter()
+                .map(|u| ClauseUsage {
+                    protocol: u.protocol,
+                    protocol_version: u.version,
+                    clause: u.clause,
+                    summary: u.summary,
+                    released: u.released,
+                    refused: u.refused,
+                    last_used: u.last_used,
+                })
+                .collect(),
+            scan_limited: limited,
+        })
+    }
+
+    /// Reads in `[from, to)` to look at: principals reading far more children than peers in
+    /// the same role, reads with no involvement, reads out of hours (board_member, dpo).
+    async fn anomalies(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AnomalyReport> {
+        let (found, limited) = gate(ctx)?
+            .anomalies(from, to)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(AnomalyReport {
+            anomalies: found
+                .into_iter()
+                .map(|a| Anomaly {
+                    kind: a.kind,
+                    principal: a.principal,
+                    organisation: a.organisation,
+                    entries: a.entries,
+                    evidence: a.evidence,
+                })
+                .collect(),
+            scan_limited: limited,
+        })
     }
 
     /// Break-glass reads awaiting the board's finding, newest first (board_member, dpo).

@@ -218,3 +218,211 @@ impl RequestGate {
         Ok(Some(review))
     }
 }
+
+/// How often one protocol clause decided reads in a period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClauseUsage {
+    pub protocol: String,
+    pub version: String,
+    pub clause: String,
+    pub summary: String,
+    /// Reads it released (including break-glass).
+    pub released: u64,
+    /// Reads it refused.
+    pub refused: u64,
+    pub last_used: Option<chrono::DateTime<Utc>>,
+}
+
+/// Something in the log the board should look at, with the evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    /// `heavy_reader`, `no_involvement` or `out_of_hours`.
+    pub kind: String,
+    pub principal: String,
+    pub organisation: String,
+    /// The entries behind it (positions in the chain), newest first, at most 20.
+    pub entries: Vec<i64>,
+    /// The evidence in words.
+    pub evidence: String,
+}
+
+/// The most entries a usage or anomaly scan reads.
+const REVIEW_SCAN_LIMIT: usize = 200_000;
+
+/// Whether a time is outside 07:00-19:00 on a weekday (UTC).
+fn out_of_hours(at: chrono::DateTime<Utc>) -> bool {
+    use chrono::{Datelike, Timelike, Weekday};
+    matches!(at.weekday(), Weekday::Sat | Weekday::Sun) || !(7..19).contains(&at.hour())
+}
+
+impl RequestGate {
+    /// Entries in `[from, to)`, newest first, up to the scan limit; and whether it was hit.
+    async fn scan(
+        &self,
+        from: Option<chrono::DateTime<Utc>>,
+        to: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(Vec<LogRow>, bool), GateError> {
+        let filter = LogFilter {
+            from,
+            to,
+            ..LogFilter::default()
+        };
+        let (mut out, mut before) = (Vec::new(), None);
+        loop {
+            let page = rows::search(self.inner.store.conn(), &filter, before, 5_000).await?;
+            let Some(last) = page.last() else {
+                return Ok((out, false));
+            };
+            before = Some(last.seq);
+            out.extend(page);
+            if out.len() >= REVIEW_SCAN_LIMIT {
+                return Ok((out, true));
+            }
+        }
+    }
+
+    /// For every clause of every protocol loaded, how many reads it released and refused
+    /// since `since`, and when it was last used: clauses nobody uses are candidates for
+    /// withdrawal at review. The flag says the scan stopped at its limit.
+    pub async fn protocol_usage(
+        &self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<ClauseUsage>, bool), GateError> {
+        self.require_board("protocolUsage")?;
+        self.act(serde_json::json!({ "action": "protocol_usage" }));
+        let (entries, limited) = self.scan(Some(since), None).await?;
+        let mut usage: Vec<ClauseUsage> = self
+            .inner
+            .rules
+            .protocols()
+            .iter()
+            .flat_map(|p| {
+                p.clauses.iter().map(|c| ClauseUsage {
+                    protocol: p.id.clone(),
+                    version: p.version.clone(),
+                    clause: c.id.clone(),
+                    summary: c.summary.clone(),
+                    released: 0,
+                    refused: 0,
+                    last_used: None,
+                })
+            })
+            .collect();
+        for e in &entries {
+            for r in reads_of(e) {
+                let (Some(p), Some(v), Some(c)) = (&r.protocol, &r.protocol_version, &r.clause)
+                else {
+                    continue;
+                };
+                if let Some(u) = usage
+                    .iter_mut()
+                    .find(|u| &u.protocol == p && &u.version == v && &u.clause == c)
+                {
+                    if r.released > 0 {
+                        u.released += r.released;
+                    } else {
+                        u.refused += r.withheld.max(1);
+                    }
+                    u.last_used = u.last_used.max(Some(e.at));
+                }
+            }
+        }
+        Ok((usage, limited))
+    }
+
+    /// Reads in `[from, to)` the board should look at: principals who read far more children
+    /// than others in the same role, reads with no involvement (break-glass, and refusals for
+    /// want of one), and reads out of hours (before 07:00 or after 19:00 UTC, or at weekends).
+    pub async fn anomalies(
+        &self,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<Anomaly>, bool), GateError> {
+        self.require_board("anomalies")?;
+        self.act(serde_json::json!({ "action": "anomalies" }));
+        let (entries, limited) = self.scan(Some(from), Some(to)).await?;
+        type Key = (String, String);
+        let key = |e: &LogRow| {
+            (
+                e.principal_subject.clone(),
+                e.principal_organisation.clone(),
+            )
+        };
+        let mut subjects: HashMap<Key, std::collections::BTreeSet<PersonId>> = HashMap::new();
+        let mut role_of: HashMap<Key, String> = HashMap::new();
+        let mut no_involvement: HashMap<Key, Vec<i64>> = HashMap::new();
+        let mut late: HashMap<Key, Vec<i64>> = HashMap::new();
+        for e in &entries {
+            let reads = reads_of(e);
+            let released: Vec<&Read> = reads.iter().filter(|r| r.released > 0).collect();
+            if !released.is_empty() {
+                subjects
+                    .entry(key(e))
+                    .or_default()
+                    .extend(released.iter().map(|r| r.subject));
+                role_of.insert(key(e), e.principal_roles.join(","));
+                if out_of_hours(e.at) {
+                    late.entry(key(e)).or_default().push(e.seq);
+                }
+            }
+            if reads.iter().any(|r| {
+                matches!(
+                    r.decision.as_str(),
+                    "break_glass" | "no_legitimate_relationship"
+                )
+            }) {
+                no_involvement.entry(key(e)).or_default().push(e.seq);
+            }
+        }
+        let mut out = Vec::new();
+        // Heavy readers: more than three times their role's median and more than ten children.
+        let mut by_role: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (k, s) in &subjects {
+            by_role
+                .entry(role_of.get(k).map_or("", String::as_str))
+                .or_default()
+                .push(s.len());
+        }
+        for counts in by_role.values_mut() {
+            counts.sort_unstable();
+        }
+        for (k, s) in &subjects {
+            let role = role_of.get(k).map_or("", String::as_str);
+            let peers = &by_role[role];
+            let median = peers[peers.len() / 2];
+            if peers.len() > 1 && s.len() > 10 && s.len() > 3 * median.max(1) {
+                out.push(Anomaly {
+                    kind: "heavy_reader".into(),
+                    principal: k.0.clone(),
+                    organisation: k.1.clone(),
+                    entries: Vec::new(),
+                    evidence: format!(
+                        "read {} children; the median for {role} is {median} ({} peers)",
+                        s.len(),
+                        peers.len()
+                    ),
+                });
+            }
+        }
+        for (kind, found, words) in [
+            (
+                "no_involvement",
+                no_involvement,
+                "reads with no recorded involvement (break-glass or refused for want of one)",
+            ),
+            ("out_of_hours", late, "reads out of hours"),
+        ] {
+            for (k, seqs) in found {
+                out.push(Anomaly {
+                    kind: kind.into(),
+                    principal: k.0,
+                    organisation: k.1,
+                    evidence: format!("{} {words}", seqs.len()),
+                    entries: seqs.into_iter().take(20).collect(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.kind, &a.principal).cmp(&(&b.kind, &b.principal)));
+        Ok((out, limited))
+    }
+}

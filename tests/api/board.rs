@@ -116,3 +116,80 @@ async fn the_board_filters_the_log_reports_on_a_subject_and_reviews_break_glass(
     })
     .await;
 }
+
+#[tokio::test]
+async fn protocol_usage_and_anomalies_show_what_the_board_should_look_at() {
+    on_each_backend(|db| async move {
+        let w = world();
+        let app = spawn_with(db, w.pop.clone()).await;
+        let mash = principal("mash-1", LA, Role::MashOfficer);
+        let sw = principal("sw-1", LA, Role::SocialWorker);
+        let facts = "query($id: ID!) { person(id: $id) { facts { items { id } withheld } } }";
+        let reply = app
+            .query(&mash, Some("safeguarding"), facts, json!({ "id": w.c["C1"].to_string() }))
+            .await;
+        assert_eq!(reply.status, 200);
+        let reply = app
+            .post(
+                Some(&app.token(&sw)),
+                Some("safeguarding"),
+                &[("Kinship-Justification", "Police report received overnight")],
+                json!({ "query": facts, "variables": { "id": w.c["C6"].to_string() } }),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+
+        let now = chrono::Utc::now();
+        let (from, to) = (now - chrono::Duration::days(1), now + chrono::Duration::days(1));
+        let board = principal("dpo-1", LA, Role::Dpo);
+        let reply = app
+            .query(
+                &board,
+                Some("audit"),
+                "query($s: DateTime!) { protocolUsage(since: $s) { clauses { protocol clause released refused lastUsed } scanLimited } }",
+                json!({ "s": from }),
+            )
+            .await;
+        let usage = reply.body["data"]["protocolUsage"]["clauses"].as_array().unwrap().clone();
+        let clause = |p: &str| usage.iter().find(|c| c["protocol"] == p).cloned().unwrap();
+        let mash_clause = clause("P-MASH");
+        assert!(mash_clause["released"].as_u64().unwrap() >= 2, "{mash_clause}");
+        assert!(mash_clause["lastUsed"].is_string());
+        let encompass = clause("P-ENC");
+        assert_eq!(encompass["released"], 0);
+        assert!(encompass["lastUsed"].is_null(), "unused: a candidate for review");
+
+        let reply = app
+            .query(
+                &board,
+                Some("audit"),
+                "query($f: DateTime!, $t: DateTime!) { anomalies(from: $f, to: $t) { anomalies { kind principal entries evidence } scanLimited } }",
+                json!({ "f": from, "t": to }),
+            )
+            .await;
+        let found = reply.body["data"]["anomalies"]["anomalies"].as_array().unwrap().clone();
+        let bg = found
+            .iter()
+            .find(|a| a["kind"] == "no_involvement" && a["principal"] == "sw-1")
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(bg["entries"].as_array().unwrap().len(), 1);
+        assert!(found.iter().all(|a| a["kind"] != "heavy_reader"), "nobody reads more than peers");
+        let late = {
+            use chrono::{Datelike, Timelike};
+            let at = app.log().await[0].at;
+            matches!(at.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
+                || !(7..19).contains(&at.hour())
+        };
+        assert_eq!(
+            found.iter().any(|a| a["kind"] == "out_of_hours"),
+            late,
+            "reads out of hours are flagged exactly when they are: {found:?}"
+        );
+
+        let reply = app
+            .query(&mash, Some("safeguarding"), "query($s: DateTime!) { protocolUsage(since: $s) { scanLimited } }", json!({ "s": from }))
+            .await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"]);
+    })
+    .await;
+}
