@@ -180,6 +180,86 @@ pub struct AccessLog {
     store: Store,
     /// The writer task's queue, started on the first append (inside the runtime).
     writer: Arc<OnceLock<tokio::sync::mpsc::Sender<Pending>>>,
+    /// Signs checkpoints of the head, when configured.
+    signer: Option<Arc<Checkpointer>>,
+}
+
+/// Signs the chain head every `every` entries, or every `interval` when entries were added.
+pub struct Checkpointer {
+    key: ed25519_dalek::SigningKey,
+    every: u64,
+    interval: std::time::Duration,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field(
+                "public_key",
+                &hex::encode(self.key.verifying_key().as_bytes()),
+            )
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checkpointer {
+    pub fn new(key: ed25519_dalek::SigningKey, every: u64, interval: std::time::Duration) -> Self {
+        Self {
+            key,
+            every: every.max(1),
+            interval,
+        }
+    }
+
+    fn sign(&self, head: &Head, at: DateTime<Utc>) -> rows::Checkpoint {
+        use ed25519_dalek::Signer;
+        let at = at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at);
+        let signature = self
+            .key
+            .sign(&checkpoint_message(head.seq, &head.entry_hash, at));
+        rows::Checkpoint {
+            seq: head.seq,
+            entry_hash: head.entry_hash.clone(),
+            at,
+            public_key: hex::encode(self.key.verifying_key().as_bytes()),
+            signature: hex::encode(signature.to_bytes()),
+        }
+    }
+}
+
+/// What a checkpoint signs.
+fn checkpoint_message(seq: i64, entry_hash: &str, at: DateTime<Utc>) -> Vec<u8> {
+    format!(
+        "kinship-access-log-checkpoint/1\n{seq}\n{entry_hash}\n{}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+    .into_bytes()
+}
+
+/// Whether a checkpoint's signature is good under its own key, and that key is `trusted`
+/// (when one is given).
+fn checkpoint_signed(c: &rows::Checkpoint, trusted: Option<&ed25519_dalek::VerifyingKey>) -> bool {
+    let Ok(key_bytes) = hex::decode(&c.public_key) else {
+        return false;
+    };
+    let Ok(key_bytes) = <[u8; 32]>::try_from(key_bytes.as_slice()) else {
+        return false;
+    };
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes) else {
+        return false;
+    };
+    if trusted.is_some_and(|t| *t != key) {
+        return false;
+    }
+    let Ok(sig) = hex::decode(&c.signature) else {
+        return false;
+    };
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(&sig) else {
+        return false;
+    };
+    key.verify_strict(&checkpoint_message(c.seq, &c.entry_hash, c.at), &sig)
+        .is_ok()
 }
 
 /// An entry waiting for the writer, with where to send its position.
@@ -198,7 +278,14 @@ impl AccessLog {
         Self {
             store,
             writer: Arc::new(OnceLock::new()),
+            signer: None,
         }
+    }
+
+    /// The same log, signing checkpoints of its head.
+    pub fn with_checkpoints(mut self, signer: Checkpointer) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
     }
 
     /// Appends an entry and returns its position once it is committed. The chain head is
@@ -208,6 +295,7 @@ impl AccessLog {
         let writer = self.writer.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
             let store = self.store.clone();
+            let signer = self.signer.clone();
             // The writer runs on a thread and runtime of its own: every round trip of a commit
             // would otherwise wait in the request runtime's queue behind the very requests
             // that are waiting for it.
@@ -218,7 +306,7 @@ impl AccessLog {
                         .enable_all()
                         .build()
                     {
-                        Ok(rt) => rt.block_on(write_loop(store, rx)),
+                        Ok(rt) => rt.block_on(write_loop(store, signer, rx)),
                         Err(e) => tracing::error!(error = %e, "access log writer cannot start"),
                     }
                 });
@@ -289,8 +377,18 @@ impl AccessLog {
         }
     }
 
-    /// Recomputes the chain from entry `from` (1 = the start) and compares it with the head.
+    /// Recomputes the chain from entry `from` (1 = the start) and compares it with the head,
+    /// and checks the signed checkpoints from there on (their signatures under their own key).
     pub async fn verify(&self, from: i64) -> Result<Verification, AuditError> {
+        self.verify_with(from, None).await
+    }
+
+    /// [`AccessLog::verify`], and every checkpoint must be signed by `trusted`.
+    pub async fn verify_with(
+        &self,
+        from: i64,
+        trusted: Option<ed25519_dalek::VerifyingKey>,
+    ) -> Result<Verification, AuditError> {
         const PAGE: u64 = 10_000;
         let started = Instant::now();
         let conn = self.store.conn();
@@ -310,6 +408,9 @@ impl AccessLog {
             expected_prev,
             checked: 0,
         };
+        let checkpoints = rows::checkpoints(conn, from).await?;
+        let mut at_checkpoints: std::collections::HashMap<i64, String> =
+            checkpoints.iter().map(|c| (c.seq, String::new())).collect();
         // Reading the next page from the database overlaps hashing this one on another
         // thread: on two cores, verifying takes as long as the slower of the two.
         let fetch = |from: i64| {
@@ -332,6 +433,9 @@ impl AccessLog {
                 if let Some(kind) = walk.step(row, &hash) {
                     return Ok(Verification::broken(row.seq, kind, walk.checked, started));
                 }
+                if let Some(h) = at_checkpoints.get_mut(&row.seq) {
+                    h.clone_from(&row.entry_hash);
+                }
             }
         }
         let head = rows::head(conn).await?;
@@ -346,10 +450,25 @@ impl AccessLog {
                 started,
             ));
         }
+        for c in &checkpoints {
+            let broken = |kind| Verification::broken(c.seq, kind, walk.checked, started);
+            match at_checkpoints.get(&c.seq) {
+                // A checkpoint past the last entry: the tail was cut off.
+                None | Some(_) if c.seq > last_seq => {
+                    return Ok(broken(Break::Truncated { head: c.seq }));
+                }
+                Some(h) if *h != c.entry_hash => return Ok(broken(Break::CheckpointMismatch)),
+                _ => {}
+            }
+            if !checkpoint_signed(c, trusted.as_ref()) {
+                return Ok(broken(Break::CheckpointSignature));
+            }
+        }
         Ok(Verification {
             checked: walk.checked,
             head: head.seq,
             first_break: None,
+            checkpoints: checkpoints.len() as u64,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -358,7 +477,13 @@ impl AccessLog {
 /// The writer: takes whatever is queued (up to [`GROUP_MAX`]) and appends it in one
 /// transaction. If a batch fails, its entries are tried one by one, so one bad entry fails
 /// only its own request.
-async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+async fn write_loop(
+    shared: Store,
+    signer: Option<Arc<Checkpointer>>,
+    mut queue: tokio::sync::mpsc::Receiver<Pending>,
+) {
+    // The newest checkpoint: its position, and when this writer made or found it.
+    let mut checkpointed: Option<(i64, Instant)> = None;
     // A connection of its own, opened in this runtime, so a commit never queues behind
     // readers for a pooled one. Until it opens, entries fail (and their requests with them).
     let mut own: Option<Store> = None;
@@ -406,6 +531,42 @@ async fn write_loop(shared: Store, mut queue: tokio::sync::mpsc::Receiver<Pendin
         for (done, result) in done.into_iter().zip(outcome) {
             // A request that gave up waiting has nobody to tell.
             let _ = done.send(result);
+        }
+        if let (Some(signer), Some(h)) = (&signer, &head) {
+            checkpoint(store, signer, h, &mut checkpointed).await;
+        }
+    }
+}
+
+/// Signs the head when `every` entries or `interval` have passed since the last checkpoint.
+/// A failure is logged and tried again after the next batch; it never fails a request.
+async fn checkpoint(
+    store: &Store,
+    signer: &Checkpointer,
+    head: &Head,
+    last: &mut Option<(i64, Instant)>,
+) {
+    let (seq, at) = match *last {
+        Some(l) => l,
+        None => match rows::last_checkpoint(store.conn()).await {
+            Ok(seq) => *last.insert((seq, Instant::now())),
+            Err(e) => {
+                tracing::error!(error = %e, "access log checkpoint: cannot read the last one");
+                return;
+            }
+        },
+    };
+    let due = head.seq >= seq + signer.every as i64
+        || (head.seq > seq && at.elapsed() >= signer.interval);
+    if !due {
+        return;
+    }
+    match rows::insert_checkpoint(store.conn(), &signer.sign(head, Utc::now())).await {
+        Ok(()) => *last = Some((head.seq, Instant::now())),
+        // Another hub may have signed this position first: read the newest again next time.
+        Err(e) => {
+            tracing::warn!(error = %e, "access log checkpoint not written");
+            *last = None;
         }
     }
 }
@@ -600,6 +761,7 @@ pub fn verify_extract(input: impl std::io::BufRead) -> Result<Verification, Extr
         checked: walk.checked,
         head: header.to,
         first_break: None,
+        checkpoints: 0,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -657,6 +819,10 @@ pub enum Break {
     Reordered,
     /// The log ends before the head recorded (the tail was cut off).
     Truncated { head: i64 },
+    /// A signed checkpoint names a different hash for this entry.
+    CheckpointMismatch,
+    /// A checkpoint's signature does not verify (or is not by the trusted key).
+    CheckpointSignature,
 }
 
 /// The outcome of a verification.
@@ -666,6 +832,8 @@ pub struct Verification {
     pub head: i64,
     /// The first entry where the chain is broken, and how.
     pub first_break: Option<(i64, Break)>,
+    /// Signed checkpoints checked.
+    pub checkpoints: u64,
     pub seconds: f64,
 }
 
@@ -675,6 +843,7 @@ impl Verification {
             checked,
             head: 0,
             first_break: Some((seq, kind)),
+            checkpoints: 0,
             seconds: started.elapsed().as_secs_f64(),
         }
     }

@@ -51,6 +51,8 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// Where the information-sharing protocols are.
     pub protocols: ProtocolsConfig,
+    /// Signed checkpoints of the access log.
+    pub audit: AuditConfig,
     /// Log output.
     pub log: LogConfig,
     /// How connectors are run.
@@ -318,6 +320,64 @@ impl Default for GraphqlConfig {
     }
 }
 
+/// `[audit]`: signed checkpoints of the access log's head, so that someone holding the
+/// public key can tell the log up to there is the one this hub wrote.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// An Ed25519 private key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`). Without it,
+    /// no checkpoints are signed.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Sign the head after this many entries...
+    pub checkpoint_every: u64,
+    /// ...or after this many seconds when entries were added, whichever comes first.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_key_file: None,
+            checkpoint_every: 1_000,
+            checkpoint_seconds: 300,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The signing key, read from its file.
+    pub fn signing_key(&self) -> Result<Option<ed25519_dalek::SigningKey>, String> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let Some(path) = &self.checkpoint_key_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "audit.checkpoint_key_file: cannot read `{}`: {e}",
+                path.display()
+            )
+        })?;
+        ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map(Some)
+            .map_err(|_| {
+                format!(
+                    "audit.checkpoint_key_file: `{}` is not an Ed25519 private key in PKCS#8 PEM",
+                    path.display()
+                )
+            })
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.checkpoint_every == 0 || self.checkpoint_seconds == 0 {
+            problems
+                .push("audit: checkpoint_every and checkpoint_seconds must be at least 1".into());
+        }
+        if let Err(e) = self.signing_key() {
+            problems.push(e);
+        }
+    }
+}
+
 /// `[protocols]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -419,6 +479,7 @@ impl Config {
         let mut problems = Vec::new();
         self.database.validate(&mut problems);
         self.auth.validate(&mut problems);
+        self.audit.validate(&mut problems);
         if self.server.max_body_bytes < 1024 {
             problems.push("server.max_body_bytes: must be at least 1024".into());
         }

@@ -85,6 +85,12 @@ impl Gate {
         }
     }
 
+    /// The same gate, writing to `log` (one configured with signed checkpoints, say).
+    pub fn with_log(mut self, log: AccessLog) -> Self {
+        self.log = log;
+        self
+    }
+
     /// The same gate, reloadable from the protocols in `dir`.
     pub fn with_protocols_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.protocols_dir = Some(Arc::new(dir));

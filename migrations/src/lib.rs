@@ -12,6 +12,7 @@ mod m20261123_000003_sync_indexes;
 mod m20261123_000004_append_only_log;
 mod m20261123_000005_log_subjects_column;
 mod m20261123_000006_break_glass_reviews;
+mod m20261123_000007_audit_checkpoints;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_append_only_log::Migration),
             Box::new(m20261123_000005_log_subjects_column::Migration),
             Box::new(m20261123_000006_break_glass_reviews::Migration),
+            Box::new(m20261123_000007_audit_checkpoints::Migration),
         ]
     }
 }

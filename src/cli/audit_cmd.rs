@@ -19,6 +19,10 @@ pub enum AuditCommand {
         /// Check an extract written by `audit export` instead of the database.
         #[arg(long)]
         extract: Option<PathBuf>,
+        /// The Ed25519 public key (hex) every checkpoint must be signed by (default: the
+        /// configured checkpoint key's).
+        #[arg(long)]
+        public_key: Option<String>,
         #[arg(long, short = 'c', env = "KINSHIP_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -42,8 +46,8 @@ fn report(report: &crate::audit::Verification) -> Result<(), CliError> {
     match &report.first_break {
         None => {
             println!(
-                "access log intact: {} entries checked up to #{} in {:.2} s",
-                report.checked, report.head, report.seconds
+                "access log intact: {} entries checked up to #{}, {} signed checkpoints, in {:.2} s",
+                report.checked, report.head, report.checkpoints, report.seconds
             );
             Ok(())
         }
@@ -76,9 +80,28 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
             from,
             config,
             extract: None,
+            public_key,
         } => {
+            let trusted = match public_key {
+                Some(hex_key) => Some(
+                    hex::decode(hex_key.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+                        .ok_or_else(|| {
+                            CliError::Usage("--public-key: expected 64 hex digits".into())
+                        })?,
+                ),
+                None => crate::config::Config::load(config.as_deref())?
+                    .audit
+                    .signing_key()
+                    .map_err(CliError::Failed)?
+                    .map(|k| k.verifying_key()),
+            };
             let store = open(config.as_deref()).await?;
-            let verified = AccessLog::new(store.clone()).verify(from).await?;
+            let verified = AccessLog::new(store.clone())
+                .verify_with(from, trusted)
+                .await?;
             store.close().await?;
             report(&verified)
         }

@@ -51,8 +51,17 @@ pub async fn load_rules(config: &Config) -> Result<ProtocolRules, CliError> {
 pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     let rules = load_rules(config).await?;
     tracing::info!(protocols = rules_fingerprint(&rules), "protocols loaded");
-    let gate =
-        Gate::new(store.clone(), Arc::new(rules)).with_protocols_dir(config.protocols.dir.clone());
+    let mut log = crate::audit::AccessLog::new(store.clone());
+    if let Some(key) = config.audit.signing_key().map_err(CliError::Failed)? {
+        log = log.with_checkpoints(crate::audit::Checkpointer::new(
+            key,
+            config.audit.checkpoint_every,
+            std::time::Duration::from_secs(config.audit.checkpoint_seconds),
+        ));
+    }
+    let gate = Gate::new(store.clone(), Arc::new(rules))
+        .with_log(log)
+        .with_protocols_dir(config.protocols.dir.clone());
     tokio::spawn(watch_protocols(gate.clone(), config.protocols.dir.clone()));
     let counters = store.clone();
     let app = App::new(

@@ -405,3 +405,19 @@ pub mod break_glass_reviews {
     }
     no_relations!();
 }
+
+pub mod audit_checkpoints {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_checkpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub entry_hash: String,
+        pub at: ChronoDateTimeUtc,
+        pub public_key: String,
+        pub signature: String,
+    }
+    no_relations!();
+}

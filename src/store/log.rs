@@ -11,7 +11,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entity::{access_log, access_log_subjects, audit_head, break_glass_reviews};
+use super::entity::{
+    access_log, access_log_subjects, audit_checkpoints, audit_head, break_glass_reviews,
+};
 use crate::model::PersonId;
 
 pub use kinship_migrations::GENESIS_HASH;
@@ -327,4 +329,63 @@ pub async fn insert_review(conn: &impl ConnectionTrait, r: &Review) -> Result<bo
     .exec_without_returning(conn)
     .await?;
     Ok(true)
+}
+
+/// A signed checkpoint of the chain head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub entry_hash: String,
+    pub at: DateTime<Utc>,
+    /// The Ed25519 public key, hex.
+    pub public_key: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+/// Stores a checkpoint.
+pub async fn insert_checkpoint(
+    conn: &impl ConnectionTrait,
+    c: &Checkpoint,
+) -> Result<(), StoreError> {
+    audit_checkpoints::Entity::insert(audit_checkpoints::ActiveModel {
+        seq: Set(c.seq),
+        entry_hash: Set(c.entry_hash.clone()),
+        at: Set(c.at),
+        public_key: Set(c.public_key.clone()),
+        signature: Set(c.signature.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Checkpoints at positions `from` and after, in order.
+pub async fn checkpoints(
+    conn: &impl ConnectionTrait,
+    from: i64,
+) -> Result<Vec<Checkpoint>, StoreError> {
+    Ok(audit_checkpoints::Entity::find()
+        .filter(audit_checkpoints::Column::Seq.gte(from))
+        .order_by_asc(audit_checkpoints::Column::Seq)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| Checkpoint {
+            seq: m.seq,
+            entry_hash: m.entry_hash,
+            at: m.at,
+            public_key: m.public_key,
+            signature: m.signature,
+        })
+        .collect())
+}
+
+/// The position of the newest checkpoint (0 when there is none).
+pub async fn last_checkpoint(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
+    Ok(audit_checkpoints::Entity::find()
+        .order_by_desc(audit_checkpoints::Column::Seq)
+        .one(conn)
+        .await?
+        .map_or(0, |m| m.seq))
 }

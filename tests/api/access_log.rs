@@ -419,3 +419,71 @@ async fn two_hubs_over_one_postgres_append_to_one_valid_chain() {
         "every request of both hubs is in the chain"
     );
 }
+
+#[tokio::test]
+async fn signed_checkpoints_hold_the_head_and_verify_checks_them() {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    on_each_backend(|db| async move {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoint.pem");
+        let pem = key.to_pkcs8_pem(Default::default()).unwrap();
+        std::fs::write(&file, pem.as_bytes()).unwrap();
+        let pop = kinship::population::generate(&kinship::population::PopulationSpec::new(20, 7));
+        let app = crate::helpers::spawn_configured(db, pop, |c| {
+            c.audit.checkpoint_key_file = Some(file.clone());
+            c.audit.checkpoint_every = 2;
+        })
+        .await;
+        let (sw, child) = involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        for _ in 0..5 {
+            let reply = app
+                .query(
+                    &sw,
+                    Some("safeguarding"),
+                    READ,
+                    json!({ "id": child.to_string() }),
+                )
+                .await;
+            assert_eq!(reply.status, 200);
+        }
+        // The writer signs after a batch commits; give it a moment after the last.
+        let log = AccessLog::new(app.store.clone());
+        let mut report = log.verify_with(1, Some(key.verifying_key())).await.unwrap();
+        for _ in 0..50 {
+            if report.checkpoints >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            report = log.verify_with(1, Some(key.verifying_key())).await.unwrap();
+        }
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.checked, report.checkpoints), (5, 2), "at #2 and #4");
+
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+        let report = log
+            .verify_with(1, Some(stranger.verifying_key()))
+            .await
+            .unwrap();
+        assert_eq!(report.first_break, Some((2, Break::CheckpointSignature)));
+
+        app.exec(
+            &[
+                "DROP TRIGGER audit_checkpoints_no_update",
+                "UPDATE audit_checkpoints SET entry_hash = 'forged' WHERE seq = 4",
+            ],
+            &[
+                "DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints",
+                "UPDATE audit_checkpoints SET entry_hash = 'forged' WHERE seq = 4",
+            ],
+        )
+        .await;
+        let report = log.verify(1).await.unwrap();
+        assert_eq!(report.first_break, Some((4, Break::CheckpointMismatch)));
+    })
+    .await;
+}
