@@ -180,6 +180,38 @@ pub struct AnomalyReport {
     pub scan_limited: bool,
 }
 
+/// What the access summary groups by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SummaryKey {
+    /// The reader's kind of organisation.
+    Agency,
+    Category,
+    Purpose,
+    /// The ISO week, e.g. `2026-W47`.
+    Week,
+    /// The reason code.
+    Decision,
+}
+
+/// One group of the access summary.
+#[derive(SimpleObject)]
+pub struct SummaryRow {
+    /// The group's values, in the order of `groupBy`.
+    pub key: Vec<String>,
+    /// Reads decided (one per subject, category and holder in a request).
+    pub reads: u64,
+    pub released: u64,
+    pub denied: u64,
+    pub break_glass: u64,
+}
+
+/// Counts of reads over a period.
+#[derive(SimpleObject)]
+pub struct AccessSummary {
+    pub rows: Vec<SummaryRow>,
+    pub scan_limited: bool,
+}
+
 /// The board's review queries, merged into the query root.
 #[derive(Default)]
 pub struct ReviewQuery;
@@ -263,6 +295,48 @@ impl ReviewQuery {
             .await
             .map_err(|e| gate_failed(ctx, &e))?;
         Ok(rows.into_iter().map(|r| entry(r, None)).collect())
+    }
+
+    /// Reads in `[from, to)` counted by agency, category, purpose and week (or the keys in
+    /// `groupBy`), denials and break-glass included (board_member, dpo).
+    async fn access_summary(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        #[graphql(
+            default_with = "vec![SummaryKey::Agency, SummaryKey::Category, SummaryKey::Purpose, SummaryKey::Week]"
+        )]
+        group_by: Vec<SummaryKey>,
+    ) -> Result<AccessSummary> {
+        use crate::gate::review::SummaryKey as K;
+        let keys: Vec<K> = group_by
+            .iter()
+            .map(|k| match k {
+                SummaryKey::Agency => K::Agency,
+                SummaryKey::Category => K::Category,
+                SummaryKey::Purpose => K::Purpose,
+                SummaryKey::Week => K::Week,
+                SummaryKey::Decision => K::Decision,
+            })
+            .collect();
+        let (rows, limited) = gate(ctx)?
+            .access_summary(from, to, &keys)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(AccessSummary {
+            rows: rows
+                .into_iter()
+                .map(|r| SummaryRow {
+                    key: r.key,
+                    reads: r.reads,
+                    released: r.released,
+                    denied: r.denied,
+                    break_glass: r.break_glass,
+                })
+                .collect(),
+            scan_limited: limited,
+        })
     }
 
     /// For every protocol clause, how many reads it released and refused since `since`, and

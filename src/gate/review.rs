@@ -426,3 +426,83 @@ impl RequestGate {
         Ok((out, limited))
     }
 }
+
+/// How to group the access summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SummaryKey {
+    /// The reader's kind of organisation.
+    Agency,
+    Category,
+    Purpose,
+    /// The ISO week (`2026-W47`).
+    Week,
+    Decision,
+}
+
+/// One group of the access summary: its key values and counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// The values of the grouping keys, in the order asked for.
+    pub key: Vec<String>,
+    /// Reads (subject × category × holder) decided.
+    pub reads: u64,
+    pub released: u64,
+    pub denied: u64,
+    pub break_glass: u64,
+}
+
+impl RequestGate {
+    /// Reads in `[from, to)` counted by the keys asked for (agency × category × purpose ×
+    /// week by default), denials and break-glass included. The flag says the scan stopped at
+    /// its limit.
+    pub async fn access_summary(
+        &self,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+        keys: &[SummaryKey],
+    ) -> Result<(Vec<SummaryRow>, bool), GateError> {
+        use chrono::Datelike;
+        self.require_board("accessSummary")?;
+        self.act(serde_json::json!({ "action": "access_summary" }));
+        let (entries, limited) = self.scan(Some(from), Some(to)).await?;
+        let mut groups: std::collections::BTreeMap<Vec<String>, SummaryRow> = Default::default();
+        for e in &entries {
+            let agency = e
+                .principal_organisation
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let week = format!("{}-W{:02}", e.at.iso_week().year(), e.at.iso_week().week());
+            for r in reads_of(e) {
+                let key: Vec<String> = keys
+                    .iter()
+                    .map(|k| match k {
+                        SummaryKey::Agency => agency.clone(),
+                        SummaryKey::Category => r.category.to_string(),
+                        SummaryKey::Purpose => e.purpose.clone().unwrap_or_default(),
+                        SummaryKey::Week => week.clone(),
+                        SummaryKey::Decision => r.decision.clone(),
+                    })
+                    .collect();
+                let row = groups.entry(key.clone()).or_insert_with(|| SummaryRow {
+                    key,
+                    reads: 0,
+                    released: 0,
+                    denied: 0,
+                    break_glass: 0,
+                });
+                row.reads += 1;
+                if r.released > 0 {
+                    row.released += 1;
+                } else {
+                    row.denied += 1;
+                }
+                if r.decision == "break_glass" {
+                    row.break_glass += 1;
+                }
+            }
+        }
+        Ok((groups.into_values().collect(), limited))
+    }
+}

@@ -187,6 +187,22 @@ async fn protocol_usage_and_anomalies_show_what_the_board_should_look_at() {
         );
 
         let reply = app
+            .query(
+                &board,
+                Some("audit"),
+                "query($f: DateTime!, $t: DateTime!) { accessSummary(from: $f, to: $t, groupBy: [AGENCY, DECISION]) { rows { key reads released denied breakGlass } } }",
+                json!({ "f": from, "t": to }),
+            )
+            .await;
+        let rows = reply.body["data"]["accessSummary"]["rows"].as_array().unwrap().clone();
+        let row = |k: [&str; 2]| rows.iter().find(|r| r["key"] == json!(k)).cloned();
+        let bg = row(["local_authority", "break_glass"]).unwrap_or_else(|| panic!("{rows:?}"));
+        assert_eq!((bg["breakGlass"].as_u64(), bg["denied"].as_u64()), (Some(bg["reads"].as_u64().unwrap()), Some(0)));
+        let permitted = row(["local_authority", "permitted"]).unwrap_or_else(|| panic!("{rows:?}"));
+        assert!(permitted["released"].as_u64().unwrap() >= 1);
+        assert_eq!(permitted["denied"], 0);
+
+        let reply = app
             .query(&mash, Some("safeguarding"), "query($s: DateTime!) { protocolUsage(since: $s) { scanLimited } }", json!({ "s": from }))
             .await;
         assert_eq!(reply.codes(), vec!["FORBIDDEN"]);
