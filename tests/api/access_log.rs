@@ -231,10 +231,13 @@ async fn drop_guards(app: &crate::helpers::TestApp) {
             "DROP TRIGGER access_log_no_update",
             "DROP TRIGGER access_log_no_delete",
             "DROP TRIGGER access_log_subjects_no_delete",
+            "DROP TRIGGER access_log_subjects_no_update",
+            "DROP TRIGGER access_log_chain",
         ],
         &[
             "DROP TRIGGER access_log_append_only ON access_log",
             "DROP TRIGGER access_log_subjects_append_only ON access_log_subjects",
+            "DROP TRIGGER access_log_chain ON access_log",
         ],
     )
     .await;
@@ -486,4 +489,67 @@ async fn signed_checkpoints_hold_the_head_and_verify_checks_them() {
         assert_eq!(report.first_break, Some((4, Break::CheckpointMismatch)));
     })
     .await;
+}
+
+#[tokio::test]
+async fn verify_names_an_entry_removed_inserted_or_reordered_behind_the_hubs_back() {
+    const COLUMNS: &str = "at, request_id, client_addr, principal_subject, principal_organisation, principal_roles, purpose, justification, break_glass, operation_name, query_hash, outcome, reads, entry_hash";
+    let both = |sql: &[&str]| -> (Vec<String>, Vec<String>) {
+        let v: Vec<String> = sql.iter().map(|s| (*s).to_owned()).collect();
+        (v.clone(), v)
+    };
+    let removed = both(&["DELETE FROM access_log WHERE seq = 3"]);
+    // A forged entry after the last, claiming to follow it.
+    let forge = |new_id: &str| {
+        vec![format!(
+            "INSERT INTO access_log (seq, id, prev_hash, {COLUMNS}) SELECT 6, {new_id}, entry_hash, {COLUMNS} FROM access_log WHERE seq = 5"
+        )]
+    };
+    let inserted = (forge("randomblob(16)"), forge("gen_random_uuid()"));
+    // Entries 2 and 3 change places (their subject rows keep them from moving by position,
+    // so their contents are swapped).
+    let reordered = both(&[
+        "CREATE TABLE swap_tmp AS SELECT * FROM access_log WHERE seq IN (2, 3)",
+        "UPDATE access_log SET (at, request_id, principal_subject, purpose, reads, prev_hash, entry_hash) = \
+         (SELECT at, request_id, principal_subject, purpose, reads, prev_hash, entry_hash FROM swap_tmp WHERE swap_tmp.seq = 5 - access_log.seq) \
+         WHERE seq IN (2, 3)",
+    ]);
+    for (tamper, expected) in [
+        (removed, (4, Break::Missing { expected: 3 })),
+        (inserted, (6, Break::Changed)),
+        (reordered, (2, Break::PrevHashMismatch)),
+    ] {
+        on_each_backend(|db| {
+            let expected = expected.clone();
+            let tamper = tamper.clone();
+            async move {
+                let app = spawn_app(db, 20).await;
+                let (sw, child) = involved(
+                    &app.population,
+                    InvolvementKind::AllocatedSocialWorker,
+                    None,
+                );
+                for _ in 0..5 {
+                    let reply = app
+                        .query(
+                            &sw,
+                            Some("safeguarding"),
+                            READ,
+                            json!({ "id": child.to_string() }),
+                        )
+                        .await;
+                    assert_eq!(reply.status, 200);
+                }
+                let log = AccessLog::new(app.store.clone());
+                assert!(log.verify(1).await.unwrap().is_intact());
+                drop_guards(&app).await;
+                let sqlite: Vec<&str> = tamper.0.iter().map(String::as_str).collect();
+                let postgres: Vec<&str> = tamper.1.iter().map(String::as_str).collect();
+                app.exec(&sqlite, &postgres).await;
+                let report = log.verify(1).await.unwrap();
+                assert_eq!(report.first_break, Some(expected), "{sqlite:?}");
+            }
+        })
+        .await;
+    }
 }
