@@ -13,6 +13,26 @@ use crate::reads::involved;
 const READ: &str =
     "query Read($id: ID!) { person(id: $id) { names { given } addresses { postcode } } }";
 
+/// Makes `n` reads of one allocated child as their social worker, each logged.
+async fn logged_reads(app: &crate::helpers::TestApp, n: usize) {
+    let (sw, child) = involved(
+        &app.population,
+        InvolvementKind::AllocatedSocialWorker,
+        None,
+    );
+    for _ in 0..n {
+        let reply = app
+            .query(
+                &sw,
+                Some("safeguarding"),
+                READ,
+                json!({ "id": child.to_string() }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+}
+
 #[tokio::test]
 async fn each_request_that_reads_personal_data_writes_one_entry_and_others_none() {
     on_each_backend(|db| async move {
@@ -134,22 +154,7 @@ async fn a_request_fails_when_its_entry_cannot_be_written() {
 async fn verify_accepts_the_chain_and_names_a_changed_entry() {
     on_each_backend(|db| async move {
         let app = spawn_app(db, 20).await;
-        let (sw, child) = involved(
-            &app.population,
-            InvolvementKind::AllocatedSocialWorker,
-            None,
-        );
-        for _ in 0..5 {
-            let reply = app
-                .query(
-                    &sw,
-                    Some("safeguarding"),
-                    READ,
-                    json!({ "id": child.to_string() }),
-                )
-                .await;
-            assert_eq!(reply.status, 200);
-        }
+        logged_reads(&app, 5).await;
         let log = AccessLog::new(app.store.clone());
         let report = log.verify(1).await.unwrap();
         assert!(report.is_intact(), "{report:?}");
@@ -247,17 +252,7 @@ async fn drop_guards(app: &crate::helpers::TestApp) {
 async fn the_database_refuses_to_change_or_remove_an_entry_or_break_the_chain() {
     on_each_backend(|db| async move {
         let app = spawn_app(db, 20).await;
-        let (sw, child) = involved(
-            &app.population,
-            InvolvementKind::AllocatedSocialWorker,
-            None,
-        );
-        for _ in 0..3 {
-            let reply = app
-                .query(&sw, Some("safeguarding"), READ, json!({ "id": child.to_string() }))
-                .await;
-            assert_eq!(reply.status, 200);
-        }
+        logged_reads(&app, 3).await;
         let backend = match db {
             crate::helpers::Db::Sqlite => sea_orm::DbBackend::Sqlite,
             crate::helpers::Db::Postgres => sea_orm::DbBackend::Postgres,
@@ -304,22 +299,7 @@ async fn the_database_refuses_to_change_or_remove_an_entry_or_break_the_chain() 
 async fn an_export_verifies_on_its_own_and_a_tampered_one_is_named() {
     on_each_backend(|db| async move {
         let app = spawn_app(db, 20).await;
-        let (sw, child) = involved(
-            &app.population,
-            InvolvementKind::AllocatedSocialWorker,
-            None,
-        );
-        for _ in 0..6 {
-            let reply = app
-                .query(
-                    &sw,
-                    Some("safeguarding"),
-                    READ,
-                    json!({ "id": child.to_string() }),
-                )
-                .await;
-            assert_eq!(reply.status, 200);
-        }
+        logged_reads(&app, 6).await;
         let log = AccessLog::new(app.store.clone());
         let mut out = Vec::new();
         assert_eq!(log.export(3, 5, &mut out).await.unwrap(), 3);
@@ -438,22 +418,7 @@ async fn signed_checkpoints_hold_the_head_and_verify_checks_them() {
             c.audit.checkpoint_every = 2;
         })
         .await;
-        let (sw, child) = involved(
-            &app.population,
-            InvolvementKind::AllocatedSocialWorker,
-            None,
-        );
-        for _ in 0..5 {
-            let reply = app
-                .query(
-                    &sw,
-                    Some("safeguarding"),
-                    READ,
-                    json!({ "id": child.to_string() }),
-                )
-                .await;
-            assert_eq!(reply.status, 200);
-        }
+        logged_reads(&app, 5).await;
         // The writer signs after a batch commits; give it a moment after the last.
         let log = AccessLog::new(app.store.clone());
         let mut report = log.verify_with(1, Some(key.verifying_key())).await.unwrap();
@@ -524,22 +489,7 @@ async fn verify_names_an_entry_removed_inserted_or_reordered_behind_the_hubs_bac
             let tamper = tamper.clone();
             async move {
                 let app = spawn_app(db, 20).await;
-                let (sw, child) = involved(
-                    &app.population,
-                    InvolvementKind::AllocatedSocialWorker,
-                    None,
-                );
-                for _ in 0..5 {
-                    let reply = app
-                        .query(
-                            &sw,
-                            Some("safeguarding"),
-                            READ,
-                            json!({ "id": child.to_string() }),
-                        )
-                        .await;
-                    assert_eq!(reply.status, 200);
-                }
+                logged_reads(&app, 5).await;
                 let log = AccessLog::new(app.store.clone());
                 assert!(log.verify(1).await.unwrap().is_intact());
                 drop_guards(&app).await;
