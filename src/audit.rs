@@ -288,8 +288,9 @@ impl AccessLog {
         self
     }
 
-    /// Appends an entry and returns its position once it is committed. The chain head is
-    /// locked inside the transaction, so appends from other processes queue into one chain.
+    /// Appends an entry and returns its position once it is committed. The writer appends it
+    /// with whatever else is queued; the database refuses an entry that does not continue the
+    /// chain, so appends from other processes still make one chain.
     pub async fn append(&self, entry: &Entry) -> Result<i64, AuditError> {
         let row = Self::row(entry);
         let writer = self.writer.get_or_init(|| {
@@ -394,15 +395,7 @@ impl AccessLog {
         let conn = self.store.conn();
         let from = from.max(1);
         // Before the first entry checked, the chain must continue from the one before it.
-        let expected_prev: Option<String> = if from == 1 {
-            Some(rows::GENESIS_HASH.to_owned())
-        } else {
-            rows::entries(conn, from - 1, 1)
-                .await?
-                .into_iter()
-                .find(|r| r.seq == from - 1)
-                .map(|r| r.entry_hash)
-        };
+        let expected_prev = hash_before(conn, from).await?;
         let mut walk = ChainWalk {
             expected_seq: from,
             expected_prev,
@@ -475,8 +468,8 @@ impl AccessLog {
 }
 
 /// The writer: takes whatever is queued (up to [`GROUP_MAX`]) and appends it in one
-/// transaction. If a batch fails, its entries are tried one by one, so one bad entry fails
-/// only its own request.
+/// statement. If a batch fails, its entries are tried one by one, so one bad entry fails only
+/// its own request.
 async fn write_loop(
     shared: Store,
     signer: Option<Arc<Checkpointer>>,
@@ -597,7 +590,9 @@ async fn chain(
     rows: &mut [LogRow],
 ) -> Result<(), AuditError> {
     const ATTEMPTS: usize = 16;
-    for attempt in 1..=ATTEMPTS {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         let mut h = match head.take() {
             Some(h) => h,
             None => rows::head(conn).await?,
@@ -625,7 +620,6 @@ async fn chain(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AuditError::Writer)
 }
 
 /// The first line of an extract: the range and the hash the first entry must follow.
@@ -655,16 +649,9 @@ impl AccessLog {
         const PAGE: u64 = 10_000;
         let conn = self.store.conn();
         let from = from.max(1);
-        let prev_hash = if from == 1 {
-            rows::GENESIS_HASH.to_owned()
-        } else {
-            rows::entries(conn, from - 1, 1)
-                .await?
-                .into_iter()
-                .find(|r| r.seq == from - 1)
-                .map(|r| r.entry_hash)
-                .ok_or(ExtractError::Range(from))?
-        };
+        let prev_hash = hash_before(conn, from)
+            .await?
+            .ok_or(ExtractError::Range(from))?;
         let header = ExtractHeader {
             format: EXTRACT_FORMAT.into(),
             from,
@@ -764,6 +751,22 @@ pub fn verify_extract(input: impl std::io::BufRead) -> Result<Verification, Extr
         checkpoints: 0,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The hash entry `from` must follow: the genesis hash for the first entry, otherwise the
+/// stored hash of the entry before it (`None` when the log no longer holds it).
+async fn hash_before(
+    conn: &impl sea_orm::ConnectionTrait,
+    from: i64,
+) -> Result<Option<String>, StoreError> {
+    if from <= 1 {
+        return Ok(Some(rows::GENESIS_HASH.to_owned()));
+    }
+    Ok(rows::entries(conn, from - 1, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == from - 1)
+        .map(|r| r.entry_hash))
 }
 
 /// Walks a chain in order: each row must come at the next position, follow the previous

@@ -16,6 +16,23 @@ mod m20261123_000007_audit_checkpoints;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
+/// Runs statements written for each backend (triggers and functions, which sea-query does not
+/// build) on the one the migration is running on.
+pub(crate) async fn run_raw(
+    m: &SchemaManager<'_>,
+    sqlite: &[&str],
+    postgres: &[&str],
+) -> Result<(), DbErr> {
+    let statements = match m.get_database_backend() {
+        sea_orm_migration::sea_orm::DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    for sql in statements {
+        m.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 /// Runs Kinship's migrations.
 pub struct Migrator;
 

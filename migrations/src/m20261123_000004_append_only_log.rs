@@ -6,7 +6,6 @@
 //! verify` and signed checkpoints are what catch that.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -45,14 +44,6 @@ const POSTGRES: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let statements = match m.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        let db = m.get_connection();
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        crate::run_raw(m, SQLITE, POSTGRES).await
     }
 }

@@ -3,7 +3,6 @@
 //! its subjects and the chain check of migration 4, instead of a transaction of several.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,14 +41,6 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        let statements = match m.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        let db = m.get_connection();
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        crate::run_raw(m, SQLITE, POSTGRES).await
     }
 }

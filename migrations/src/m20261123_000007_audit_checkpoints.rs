@@ -4,7 +4,6 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,13 +41,6 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        let statements = match m.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        for sql in statements {
-            m.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        crate::run_raw(m, SQLITE, POSTGRES).await
     }
 }

@@ -84,3 +84,18 @@ pub fn gate_failed(ctx: &Context<'_>, e: &GateError) -> async_graphql::Error {
 pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
     coded(ErrorCode::BadUserInput, message)
 }
+
+/// An id argument, or a clear error naming what it should have been.
+pub fn parse_id<T: std::str::FromStr>(
+    id: &async_graphql::ID,
+    what: &str,
+) -> async_graphql::Result<T> {
+    id.parse::<T>()
+        .map_err(|_| bad_input(format!("`{}` is not a {what} id", id.as_str())))
+}
+
+/// A data category argument (`health.unscheduled_care`).
+pub fn parse_category(c: &str) -> async_graphql::Result<crate::model::DataCategory> {
+    c.parse()
+        .map_err(|_| bad_input(format!("unknown data category `{c}`")))
+}

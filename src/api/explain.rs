@@ -3,21 +3,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::errors::{bad_input, gate_failed};
+use super::errors::{bad_input, gate_failed, parse_category, parse_id};
 use super::person::{AgencyKind, gate};
 use crate::gate::consent::ConsentScope;
 use crate::gate::explain::{Explanation, Route};
-use crate::model::{ConsentState, DataCategory, OrganisationId, PersonId, Purpose};
-
-fn category(c: &str) -> Result<DataCategory> {
-    c.parse()
-        .map_err(|_| bad_input(format!("unknown data category `{c}`")))
-}
-
-fn person(id: &ID) -> Result<PersonId> {
-    id.parse()
-        .map_err(|_| bad_input(format!("`{}` is not a person id", id.as_str())))
-}
+use crate::model::{ConsentState, OrganisationId, PersonId, Purpose};
 
 /// What you would get of a category if an organisation of one kind held it, and why.
 #[derive(SimpleObject)]
@@ -127,7 +117,10 @@ impl ExplainQuery {
         person_id: ID,
         category: String,
     ) -> Result<Option<Vec<AccessExplanation>>> {
-        let (p, c) = (person(&person_id)?, self::category(&category)?);
+        let (p, c) = (
+            parse_id::<PersonId>(&person_id, "person")?,
+            parse_category(&category)?,
+        );
         let out = gate(ctx)?
             .explain_access(p, c)
             .await
@@ -145,7 +138,10 @@ impl ExplainQuery {
         category: String,
         purpose: String,
     ) -> Result<Option<Vec<AccessRoute>>> {
-        let (p, c) = (person(&person_id)?, self::category(&category)?);
+        let (p, c) = (
+            parse_id::<PersonId>(&person_id, "person")?,
+            parse_category(&category)?,
+        );
         let purpose: Purpose = purpose
             .parse()
             .map_err(|_| bad_input(format!("unknown purpose `{purpose}`")))?;
@@ -222,7 +218,7 @@ fn scope(input: &ConsentInput) -> Result<ConsentScope> {
         categories: input
             .categories
             .iter()
-            .map(|c| category(c))
+            .map(|c| parse_category(c))
             .collect::<Result<_>>()?,
         organisations: input
             .organisations
@@ -252,7 +248,12 @@ impl ProtocolMutation {
             ConsentGiver::Carer => "carer",
         };
         let recorded = gate(ctx)?
-            .record_consent(person(&input.person_id)?, state, giver, scope(&input)?)
+            .record_consent(
+                parse_id::<PersonId>(&input.person_id, "person")?,
+                state,
+                giver,
+                scope(&input)?,
+            )
             .await
             .map_err(|e| gate_failed(ctx, &e))?;
         Ok(recorded.map(|c| ConsentRecord {

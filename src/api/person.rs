@@ -9,7 +9,7 @@ use super::family::Family;
 use super::loaders::{LoadError, Loaders};
 use crate::gate::{FactQuery, FactsRead, Gated, RequestGate};
 use crate::model;
-use crate::model::{DataCategory, OrganisationId, PersonId};
+use crate::model::{OrganisationId, PersonId};
 use crate::store::graph::FactFilter;
 
 /// The most facts one list returns.
@@ -530,10 +530,7 @@ impl Person {
         let categories = categories
             .unwrap_or_default()
             .iter()
-            .map(|c| {
-                c.parse::<DataCategory>()
-                    .map_err(|_| bad_input(format!("unknown data category `{c}`")))
-            })
+            .map(|c| super::errors::parse_category(c))
             .collect::<Result<Vec<_>>>()?;
         let filter = FactFilter {
             categories,

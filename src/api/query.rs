@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields, query};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::NaiveDate;
 
-use super::errors::{bad_input, gate_failed};
+use super::errors::{bad_input, gate_failed, parse_id};
 use super::family::Family;
 use super::person::{IdentifierSystem, Person, gate, loaders};
 use crate::model::{FamilyId, PersonId};
@@ -36,11 +36,6 @@ pub struct Me {
 /// The root of every read.
 #[derive(Default)]
 pub struct GraphQuery;
-
-fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> Result<T> {
-    id.parse::<T>()
-        .map_err(|_| bad_input(format!("`{}` is not a {what} id", id.as_str())))
-}
 
 #[Object]
 impl GraphQuery {

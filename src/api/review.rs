@@ -3,9 +3,10 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::errors::{bad_input, gate_failed};
+use super::errors::{bad_input, gate_failed, parse_category, parse_id};
 use super::person::gate;
 use crate::gate::review::{AccessFilter, reads_of};
+use crate::model::PersonId;
 use crate::store::log::{LogFilter, LogRow, Review};
 
 /// What the board filters the access log by; every field given narrows it.
@@ -216,11 +217,6 @@ pub struct AccessSummary {
 #[derive(Default)]
 pub struct ReviewQuery;
 
-fn person_id(id: &ID) -> Result<crate::model::PersonId> {
-    id.parse()
-        .map_err(|_| bad_input(format!("`{}` is not a person id", id.as_str())))
-}
-
 #[Object]
 impl ReviewQuery {
     /// The access log, newest first, filtered (board_member, dpo). Looking is itself logged.
@@ -238,21 +234,18 @@ impl ReviewQuery {
                     .map_err(|_| bad_input("`after` is not a cursor from this list"))
             })
             .transpose()?;
-        let category = filter
-            .category
-            .as_deref()
-            .map(|c| {
-                c.parse()
-                    .map_err(|_| bad_input(format!("unknown data category `{c}`")))
-            })
-            .transpose()?;
+        let category = filter.category.as_deref().map(parse_category).transpose()?;
         let f = AccessFilter {
             log: LogFilter {
                 principal: filter.principal,
                 organisation: filter.agency,
                 purpose: filter.purpose,
                 break_glass: filter.break_glass,
-                subject: filter.subject.as_ref().map(person_id).transpose()?,
+                subject: filter
+                    .subject
+                    .as_ref()
+                    .map(|id| parse_id::<PersonId>(id, "person"))
+                    .transpose()?,
                 from: filter.from,
                 to: filter.to,
                 seqs: None,
@@ -289,7 +282,7 @@ impl ReviewQuery {
         person_id: ID,
         #[graphql(default = 500)] first: i32,
     ) -> Result<Vec<AccessLogEntry>> {
-        let person = self::person_id(&person_id)?;
+        let person = parse_id::<PersonId>(&person_id, "person")?;
         let rows = gate(ctx)?
             .subject_access_report(person, first.clamp(1, 10_000) as usize)
             .await

@@ -122,20 +122,11 @@ impl RequestGate {
         }));
         let today = Utc::now().date_naive();
         let now = self.inner.now;
+        // The same record the decision would weigh (any holder: a route is not one holder).
+        let covering = super::rules::newest_covering(&ctx.consents, purpose, category, None, now)
+            .filter(|c| c.state == crate::model::ConsentState::Given);
         let consent_given = |explicit: bool| {
-            ctx.consents
-                .iter()
-                .filter(|c| c.purposes.contains(&purpose))
-                .filter(|c| {
-                    if explicit {
-                        c.categories.contains(&category)
-                    } else {
-                        c.categories.is_empty() || c.categories.contains(&category)
-                    }
-                })
-                .filter(|c| c.recorded_at <= now && c.expires_at.is_none_or(|e| e > now))
-                .max_by_key(|c| c.recorded_at)
-                .is_some_and(|c| c.state == crate::model::ConsentState::Given)
+            covering.is_some_and(|c| !explicit || c.categories.contains(&category))
         };
         let heightened = crate::model::catalogue::Catalogue::embedded().class(category)
             == Some(crate::model::DataClass::SpecialCategoryHeightened);

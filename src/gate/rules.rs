@@ -235,14 +235,31 @@ pub(crate) fn lawful_condition_covers(clause: &Clause, class: Option<DataClass>)
 /// What the consent records say for this read: the newest record covering the purpose,
 /// category and owner that has not expired.
 pub(crate) fn covering_consent<'c>(q: &Question<'c>, purpose: Purpose) -> Option<&'c Consent> {
-    q.subject
-        .consents
+    newest_covering(
+        &q.subject.consents,
+        purpose,
+        q.category,
+        Some(q.owner),
+        q.now,
+    )
+}
+
+/// The newest unexpired consent record covering `purpose` and `category` (and `owner`, when
+/// given; `None` asks about a holder whose organisation scope is not known).
+pub(crate) fn newest_covering<'c>(
+    consents: &'c [Consent],
+    purpose: Purpose,
+    category: DataCategory,
+    owner: Option<&OrganisationId>,
+    now: DateTime<Utc>,
+) -> Option<&'c Consent> {
+    consents
         .iter()
         .filter(|c| c.purposes.contains(&purpose))
-        .filter(|c| c.categories.is_empty() || c.categories.contains(&q.category))
-        .filter(|c| c.organisations.is_empty() || c.organisations.contains(q.owner))
-        .filter(|c| c.recorded_at <= q.now)
-        .filter(|c| c.expires_at.is_none_or(|e| e > q.now))
+        .filter(|c| c.categories.is_empty() || c.categories.contains(&category))
+        .filter(|c| owner.is_none_or(|o| c.organisations.is_empty() || c.organisations.contains(o)))
+        .filter(|c| c.recorded_at <= now)
+        .filter(|c| c.expires_at.is_none_or(|e| e > now))
         .max_by_key(|c| c.recorded_at)
 }
 

@@ -63,7 +63,7 @@ pub async fn head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
     })
 }
 
-/// Inserts entries and their subjects.
+/// Inserts entries; the database fills their subject index (migration 5).
 pub async fn insert(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
