@@ -41,7 +41,7 @@ impl AccessFilter {
 pub fn reads_of(row: &LogRow) -> Vec<Read> {
     row.reads
         .get("reads")
-        .and_then(|r| serde_json::from_value(r.clone()).ok())
+        .and_then(|r| <Vec<Read> as serde::Deserialize>::deserialize(r).ok())
         .unwrap_or_default()
 }
 
@@ -74,7 +74,7 @@ impl RequestGate {
         }
     }
 
-    async fn with_reviews(&self, entries: Vec<LogRow>) -> Result<HashMap<i64, Review>, GateError> {
+    async fn with_reviews(&self, entries: &[LogRow]) -> Result<HashMap<i64, Review>, GateError> {
         let flagged: Vec<i64> = entries
             .iter()
             .filter(|e| e.break_glass)
@@ -120,7 +120,7 @@ impl RequestGate {
         }
         let has_next = out.len() > first;
         out.truncate(first);
-        let reviews = self.with_reviews(out.clone()).await?;
+        let reviews = self.with_reviews(&out).await?;
         Ok(LogPage {
             has_next,
             scan_limited: !exhausted && !has_next && scanned >= SCAN_LIMIT,
