@@ -93,6 +93,9 @@ pub struct PersonName {
     /// The organisation whose record this name came from.
     pub organisation: OrganisationId,
     pub source_record: Option<SourceRecordId>,
+    /// The date of birth the same record gave with this name: linkage looks persons up by
+    /// name and date of birth together.
+    pub date_of_birth: Option<NaiveDate>,
 }
 redacted_debug!(PersonName, person_id);
 

@@ -3141,6 +3141,7 @@ impl<'s> Generator<'s> {
                 usage: "usual".to_owned(),
                 organisation: org.clone(),
                 source_record: Some(record),
+                date_of_birth: Some(member.dob),
             });
         }
         self.pop.names.push(PersonName {
@@ -3150,6 +3151,7 @@ impl<'s> Generator<'s> {
             usage: "official".to_owned(),
             organisation: org.clone(),
             source_record: Some(record),
+            date_of_birth: Some(member.dob),
         });
     }
 

@@ -82,6 +82,7 @@ pub mod person_names {
         pub usage: String,
         pub organisation_id: String,
         pub source_record_id: Option<Uuid>,
+        pub date_of_birth: Option<Date>,
     }
     no_relations!();
 }

@@ -81,6 +81,7 @@ pub async fn names(
                 usage: r.usage,
                 organisation: org("person_names", &r.organisation_id)?,
                 source_record: r.source_record_id.map(Into::into),
+                date_of_birth: r.date_of_birth,
             })
         })
         .collect()

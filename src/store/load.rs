@@ -91,6 +91,7 @@ pub async fn names(conn: &impl ConnectionTrait, rows: &[PersonName]) -> Result<(
                 usage: Set(n.usage.clone()),
                 organisation_id: Set(n.organisation.to_string()),
                 source_record_id: Set(n.source_record.map(|s| s.0)),
+                date_of_birth: Set(n.date_of_birth),
             })
             .collect(),
     )

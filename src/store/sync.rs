@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{
-    addresses, facts, person_identifiers, person_names, persons, quarantine, relationships,
+    addresses, facts, person_identifiers, person_names, quarantine, relationships,
     source_records, source_relationships, sync_cursors, sync_runs,
 };
 use crate::model::{IdentifierSystem, OrganisationId, PersonId, SourceRecordId};
@@ -137,53 +137,53 @@ pub async fn strong_identifiers_of(
                 .column(person_identifiers::Column::System)
                 .column(person_identifiers::Column::Value)
                 .filter(person_identifiers::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
-                .filter(person_identifiers::Column::System.is_in([
-                    IdentifierSystem::NhsNumber.as_str(),
-                    IdentifierSystem::Upn.as_str(),
-                    IdentifierSystem::LaPersonId.as_str(),
-                ]))
                 .into_tuple::<(Uuid, String, String)>()
                 .all(conn)
                 .await?,
         );
     }
+    // The system is filtered here, not in SQL: given a choice, SQLite's planner would rather
+    // walk the (system, value) index, every identifier of three systems, than the few rows
+    // per person of the person index.
     Ok(rows
         .into_iter()
         .filter_map(|(p, s, v)| Some((PersonId(p), s.parse().ok()?, v)))
+        .filter(|(_, s, _)| {
+            matches!(
+                s,
+                IdentifierSystem::NhsNumber | IdentifierSystem::Upn | IdentifierSystem::LaPersonId
+            )
+        })
         .collect())
 }
 
-/// Persons with these normalised (family, given) names, with their dates of birth. An OR of
-/// pairs (not a row-value IN, which SQLite answers with a scan) so each pair is one probe of
-/// the (family, given) index: the cost follows the names asked for, not the graph's size.
+/// Persons with names that agree with these normalised (family, given, date of birth) keys.
+/// An OR of triples (not a row-value IN, which SQLite answers with a scan) so each is one probe
+/// of the (family, given, date of birth) index: the cost follows the keys asked for, not the
+/// graph's size, however common a name is.
 pub async fn persons_by_names(
     conn: &impl ConnectionTrait,
-    names: &[(String, String)],
-) -> Result<Vec<(String, String, Option<NaiveDate>, PersonId)>, StoreError> {
+    keys: &[(String, String, NaiveDate)],
+) -> Result<Vec<(String, String, NaiveDate, PersonId)>, StoreError> {
     let mut out = Vec::new();
-    for chunk in names.chunks(200) {
+    for chunk in keys.chunks(200) {
         let mut any = Condition::any();
-        for (f, g) in chunk {
+        for (f, g, dob) in chunk {
             any = any.add(
                 Condition::all()
                     .add(person_names::Column::FamilyNorm.eq(f.as_str()))
-                    .add(person_names::Column::GivenNorm.eq(g.as_str())),
+                    .add(person_names::Column::GivenNorm.eq(g.as_str()))
+                    .add(person_names::Column::DateOfBirth.eq(*dob)),
             );
         }
-        let rows: Vec<(String, String, Uuid, Option<NaiveDate>)> = person_names::Entity::find()
+        let rows: Vec<(String, String, Uuid, NaiveDate)> = person_names::Entity::find()
             .select_only()
             .column(person_names::Column::FamilyNorm)
             .column(person_names::Column::GivenNorm)
             .column(person_names::Column::PersonId)
-            .column_as(persons::Column::DateOfBirth, "date_of_birth")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                person_names::Entity::belongs_to(persons::Entity)
-                    .from(person_names::Column::PersonId)
-                    .to(persons::Column::Id)
-                    .into(),
-            )
+            .column(person_names::Column::DateOfBirth)
             .filter(any)
+            .distinct()
             .into_tuple()
             .all(conn)
             .await?;

@@ -56,7 +56,7 @@ async fn candidates(
     work: &[Work],
 ) -> Result<Candidates, SyncError> {
     let mut values: BTreeSet<(IdentifierSystem, String)> = BTreeSet::new();
-    let mut names: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut names: BTreeSet<(String, String, chrono::NaiveDate)> = BTreeSet::new();
     for w in work.iter().filter(|w| w.person.is_none()) {
         let e = &w.checked.evidence;
         values.extend(
@@ -70,9 +70,7 @@ async fn candidates(
                 .iter()
                 .map(|v| (IdentifierSystem::LaPersonId, v.clone())),
         );
-        if let Some((f, g, _)) = &e.name_dob {
-            names.insert((f.clone(), g.clone()));
-        }
+        names.extend(e.name_dob.iter().cloned());
     }
     let mut c = Candidates::default();
     let values: Vec<_> = values.into_iter().collect();
@@ -86,13 +84,11 @@ async fn candidates(
     }
     let names: Vec<_> = names.into_iter().collect();
     for (family, given, dob, person) in rows::persons_by_names(conn, &names).await? {
-        if let Some(dob) = dob {
-            c.by_name_dob
-                .entry((family, given, dob))
-                .or_default()
-                .insert(person);
-            persons.insert(person);
-        }
+        c.by_name_dob
+            .entry((family, given, dob))
+            .or_default()
+            .insert(person);
+        persons.insert(person);
     }
     let persons: Vec<_> = persons.into_iter().collect();
     for (person, system, value) in rows::strong_identifiers_of(conn, &persons).await? {

@@ -168,6 +168,7 @@ impl Rows {
                 usage: n.usage.clone(),
                 organisation: c.organisation.clone(),
                 source_record: source,
+                date_of_birth: c.date_of_birth,
             });
         }
         for (system, value, verified) in &c.identifiers {

@@ -79,6 +79,7 @@ pub fn world() -> World {
                 usage: "official".into(),
                 organisation: org(holder),
                 source_record: None,
+                date_of_birth: None,
             });
         }
     }
