@@ -14,6 +14,7 @@ mod explain;
 mod family;
 mod limits;
 mod loaders;
+mod operations;
 mod person;
 mod query;
 mod review;
@@ -33,11 +34,16 @@ pub struct Query(
     explain::ExplainQuery,
     admin::AdminQuery,
     review::ReviewQuery,
+    operations::OperationsQuery,
 );
 
 /// The mutation root: consent, protocol reloads, the board's findings.
 #[derive(MergedObject, Default)]
-pub struct Mutation(explain::ProtocolMutation, review::ReviewMutation);
+pub struct Mutation(
+    explain::ProtocolMutation,
+    review::ReviewMutation,
+    operations::OperationsMutation,
+);
 pub use limits::Limits;
 
 /// The schema type.

@@ -68,6 +68,8 @@ pub struct Entry {
     pub purpose: Option<Purpose>,
     pub justification: Option<String>,
     pub operation_name: Option<String>,
+    /// The id of the registered operation that ran, if it was one.
+    pub registered_operation: Option<String>,
     /// SHA-256 of the query text, hex.
     pub query_hash: String,
     /// `ok`, or the error code that failed the request.
@@ -139,6 +141,10 @@ fn canonical(row: &LogRow) -> Vec<u8> {
         justification: Option<&'a str>,
         break_glass: bool,
         operation_name: Option<&'a str>,
+        // Absent from entries written before operations were registered, so their hashes
+        // are unchanged.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        registered_operation: Option<&'a str>,
         query_hash: &'a str,
         outcome: &'a str,
         reads: &'a serde_json::Value,
@@ -158,6 +164,7 @@ fn canonical(row: &LogRow) -> Vec<u8> {
         justification: row.justification.as_deref(),
         break_glass: row.break_glass,
         operation_name: row.operation_name.as_deref(),
+        registered_operation: row.registered_operation.as_deref(),
         query_hash: &row.query_hash,
         outcome: &row.outcome,
         reads: &row.reads,
@@ -369,6 +376,7 @@ impl AccessLog {
             justification: entry.justification.clone(),
             break_glass: entry.break_glass(),
             operation_name: entry.operation_name.clone(),
+            registered_operation: entry.registered_operation.clone(),
             query_hash: entry.query_hash.clone(),
             outcome: entry.outcome.clone(),
             reads,

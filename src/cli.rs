@@ -9,6 +9,7 @@ pub mod connector_cmd;
 pub mod demo;
 pub mod feeds;
 pub mod hub;
+mod operations_cmd;
 pub mod protocol_cmd;
 pub mod sync_cmd;
 mod token;
@@ -85,6 +86,11 @@ pub enum Command {
     Protocol {
         #[command(subcommand)]
         command: protocol_cmd::ProtocolCommand,
+    },
+    /// Register, list or withdraw the operations partner applications may run.
+    Operations {
+        #[command(subcommand)]
+        command: operations_cmd::OperationsCommand,
     },
     /// Work with the access log.
     Audit {
@@ -165,6 +171,10 @@ impl Cli {
             }
             Command::Connector { command } => connector_cmd::run(command),
             Command::Protocol { command } => protocol_cmd::run(command),
+            Command::Operations { command } => {
+                quiet("warn");
+                operations_cmd::run(command).await
+            }
             Command::Audit { command } => {
                 quiet("warn");
                 audit_cmd::run(command).await

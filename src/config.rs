@@ -307,6 +307,9 @@ pub struct GraphqlConfig {
     pub max_aliases: usize,
     /// Serve GraphiQL to browsers at `/graphql`.
     pub graphiql: bool,
+    /// Run registered operations only (trusted documents; see `kinship operations`): any other
+    /// document is refused with `OPERATION_NOT_REGISTERED`.
+    pub require_registered: bool,
 }
 
 impl Default for GraphqlConfig {
@@ -316,6 +319,7 @@ impl Default for GraphqlConfig {
             max_complexity: 5_000,
             max_aliases: 30,
             graphiql: true,
+            require_registered: false,
         }
     }
 }

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     BadRequest,
     /// The operation is too deep, too complex or uses too many aliases.
     QueryTooComplex,
+    /// The hub runs registered operations only, and this one is not (or no longer) registered.
+    OperationNotRegistered,
+    /// A `documentId` names no registered operation.
+    PersistedDocumentNotFound,
     /// Mutations cannot be sent with GET.
     MethodNotAllowed,
     /// The client accepts no media type we can answer with.
@@ -50,6 +54,8 @@ impl ErrorCode {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::BadRequest => "BAD_REQUEST",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::OperationNotRegistered => "OPERATION_NOT_REGISTERED",
+            Self::PersistedDocumentNotFound => "PERSISTED_DOCUMENT_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::NotAcceptable => "NOT_ACCEPTABLE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -68,7 +74,9 @@ impl ErrorCode {
             | Self::PurposeUnknown
             | Self::BadUserInput
             | Self::BadRequest
-            | Self::QueryTooComplex => StatusCode::BAD_REQUEST,
+            | Self::QueryTooComplex
+            | Self::PersistedDocumentNotFound => StatusCode::BAD_REQUEST,
+            Self::OperationNotRegistered => StatusCode::FORBIDDEN,
             Self::IspDenied | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,

@@ -18,6 +18,7 @@ pub mod decision;
 pub mod error;
 pub mod explain;
 pub mod lint;
+pub mod operations;
 pub mod protocol;
 pub mod review;
 pub mod rules;
@@ -49,6 +50,8 @@ pub struct Gate {
     protocols_dir: Option<Arc<std::path::PathBuf>>,
     /// Always true, but in the baseline of `kinship bench gate` (see [`Gate::unenforced`]).
     enforce: bool,
+    /// The registered operations (trusted documents).
+    operations: Arc<operations::Registry>,
 }
 
 /// Who is asking and why, for one request.
@@ -67,6 +70,7 @@ impl Gate {
     pub fn new(store: Store, rules: Arc<dyn RuleSet>) -> Self {
         Self {
             log: AccessLog::new(store.clone()),
+            operations: Arc::new(operations::Registry::new(store.clone())),
             store,
             rules: Arc::new(RwLock::new(rules)),
             protocols_dir: None,
@@ -83,6 +87,11 @@ impl Gate {
             enforce: false,
             ..Self::new(store, Arc::new(ProtocolRules::new(Vec::new())))
         }
+    }
+
+    /// The registered operations.
+    pub fn operations(&self) -> &operations::Registry {
+        &self.operations
     }
 
     /// The same gate, writing to `log` (one configured with signed checkpoints, say).
@@ -241,6 +250,8 @@ pub struct RequestGate {
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
     pub operation_name: Option<String>,
+    /// The id of the registered operation that ran, if it was one.
+    pub registered_operation: Option<String>,
     pub query_hash: String,
     /// `ok`, or the code that failed the request.
     pub status: String,
@@ -856,6 +867,7 @@ impl RequestGate {
             purpose: info.purpose,
             justification: info.justification.clone(),
             operation_name: outcome.operation_name,
+            registered_operation: outcome.registered_operation,
             query_hash: outcome.query_hash,
             outcome: outcome.status,
             rules: self.inner.rules.fingerprint().to_owned(),

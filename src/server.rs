@@ -48,6 +48,8 @@ pub struct App {
     pub(crate) schema: KinshipSchema,
     pub(crate) verifier: Arc<TokenVerifier>,
     pub(crate) graphiql: bool,
+    /// Run registered operations only.
+    pub(crate) require_registered: bool,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) statements: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
 }
@@ -79,6 +81,7 @@ impl App {
             ),
             verifier: Arc::new(TokenVerifier::from_config(&config.auth)?),
             graphiql: config.graphql.graphiql,
+            require_registered: config.graphql.require_registered,
             metrics: Arc::new(Metrics::default()),
             statements,
         })

@@ -14,6 +14,7 @@ mod m20261123_000005_log_subjects_column;
 mod m20261123_000006_break_glass_reviews;
 mod m20261123_000007_audit_checkpoints;
 mod m20261124_000008_name_dob_block;
+mod m20261124_000009_registered_operations;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_break_glass_reviews::Migration),
             Box::new(m20261123_000007_audit_checkpoints::Migration),
             Box::new(m20261124_000008_name_dob_block::Migration),
+            Box::new(m20261124_000009_registered_operations::Migration),
         ]
     }
 }

@@ -70,6 +70,7 @@ pub fn gate_failed(ctx: &Context<'_>, e: &GateError) -> async_graphql::Error {
             coded(ErrorCode::PurposeRequired, e.to_string())
         }
         GateError::Forbidden(message) => coded(ErrorCode::Forbidden, message.clone()),
+        GateError::Invalid(message) => coded(ErrorCode::BadUserInput, message.clone()),
         GateError::Store(_) | GateError::Audit(_) => {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "gate read failed");
             if let Some(f) = flags {

@@ -25,6 +25,8 @@ pub struct AccessLogFilter {
     pub break_glass: Option<bool>,
     /// A protocol id, e.g. `P-MASH`.
     pub protocol: Option<String>,
+    /// The id of a registered operation.
+    pub registered_operation: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -81,6 +83,8 @@ pub struct AccessLogEntry {
     pub justification: Option<String>,
     pub break_glass: bool,
     pub operation_name: Option<String>,
+    /// The id of the registered operation the request ran, if it was one.
+    pub registered_operation: Option<String>,
     pub query_hash: String,
     pub outcome: String,
     pub subjects: Vec<ID>,
@@ -119,6 +123,7 @@ fn entry(row: LogRow, finding: Option<Review>) -> AccessLogEntry {
         justification: row.justification,
         break_glass: row.break_glass,
         operation_name: row.operation_name,
+        registered_operation: row.registered_operation,
         query_hash: row.query_hash,
         outcome: row.outcome,
         subjects: row.subjects.iter().map(|s| ID(s.to_string())).collect(),
@@ -249,6 +254,7 @@ impl ReviewQuery {
                 from: filter.from,
                 to: filter.to,
                 seqs: None,
+                registered_operation: filter.registered_operation,
             },
             category,
             decision: filter.decision,

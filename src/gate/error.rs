@@ -26,6 +26,9 @@ pub enum GateError {
     /// The caller's role may not use this operation at all.
     #[error("{0}")]
     Forbidden(String),
+    /// An argument cannot be used (a document that does not parse, say).
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed.
     #[error("store unavailable")]
     Store(#[from] StoreError),

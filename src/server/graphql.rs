@@ -3,9 +3,14 @@
 //! accepts it (400 for a document that does not parse or validate) and in `application/json`
 //! otherwise (200 for any well-formed request).
 //!
+//! A request carries its document as `query` text, or names a registered operation with
+//! `documentId` (or Apollo's `extensions.persistedQuery.sha256Hash`).
+//!
 //! Order of checks: the bearer token (401), the purpose header (400), the media types (406,
-//! 415), the method (405 for a mutation over GET), then execution, then the access-log entry —
-//! written before the response leaves, or the request fails with 503.
+//! 415), the method (405 for a mutation over GET), the registered operation (400 for an unknown
+//! `documentId`; 403 for an unregistered document where registration is required), then
+//! execution, then the access-log entry — written before the response leaves, or the request
+//! fails with 503.
 
 use std::net::SocketAddr;
 
@@ -22,6 +27,7 @@ use super::{App, Metrics, REQUEST_ID};
 use crate::api::{self, RequestFlags};
 use crate::audit::query_hash;
 use crate::error::ErrorCode;
+use crate::gate::operations::{Registered, Resolved};
 use crate::gate::{Outcome, RequestInfo};
 use crate::model::Purpose;
 
@@ -180,14 +186,20 @@ pub async fn post_handler(
         let bad = || {
             Rejection::new(
                 ErrorCode::BadRequest,
-                "the body is not a GraphQL request: expected JSON with a `query` string",
+                "the body is not a GraphQL request: expected JSON with a `query` or `documentId` string",
             )
         };
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| bad())?;
-        if !value.get("query").is_some_and(serde_json::Value::is_string) {
-            return Err(bad());
+        let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+        let document_id = document_id(&value);
+        match (value.get("query"), &document_id) {
+            (Some(serde_json::Value::String(_)), _) => {}
+            (None | Some(serde_json::Value::Null), Some(_)) => {
+                value["query"] = serde_json::Value::String(String::new());
+            }
+            _ => return Err(bad()),
         }
-        serde_json::from_value::<async_graphql::Request>(value).map_err(|_| bad())
+        let request = serde_json::from_value::<async_graphql::Request>(value).map_err(|_| bad())?;
+        Ok((request, document_id))
     })
     .await
 }
@@ -214,14 +226,77 @@ pub async fn get_handler(
         .into_response();
     }
     handle(&app, addr, &headers, true, move || {
-        async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")).map_err(|_| {
+        let raw = query.as_deref().unwrap_or("");
+        let params: std::collections::HashMap<String, String> =
+            axum::extract::Query::try_from_uri(&format!("/?{raw}").parse().map_err(|_| {
+                Rejection::new(ErrorCode::BadRequest, "the URL is not a GraphQL request")
+            })?)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        let document_id = params.get("documentId").cloned();
+        let raw = match (&document_id, params.contains_key("query")) {
+            (Some(_), false) => format!("{raw}&query="),
+            _ => raw.to_owned(),
+        };
+        let request = async_graphql::http::parse_query_string(&raw).map_err(|_| {
             Rejection::new(
                 ErrorCode::BadRequest,
-                "the URL is not a GraphQL request: expected a `query` parameter",
+                "the URL is not a GraphQL request: expected a `query` or `documentId` parameter",
             )
-        })
+        })?;
+        Ok((request, document_id))
     })
     .await
+}
+
+/// The registered operation a POST body names: `documentId` (the GraphQL-over-HTTP
+/// persisted-documents form) or Apollo's `extensions.persistedQuery.sha256Hash`.
+fn document_id(body: &serde_json::Value) -> Option<String> {
+    if let Some(id) = body.get("documentId").and_then(serde_json::Value::as_str) {
+        return Some(id.to_owned());
+    }
+    body.pointer("/extensions/persistedQuery/sha256Hash")
+        .and_then(serde_json::Value::as_str)
+        .map(|h| format!("sha256:{h}"))
+}
+
+/// Finds the registered operation a request runs, and puts its document in the request when
+/// the client sent only its id. `None` for an unregistered document the hub lets run.
+async fn registered(
+    app: &App,
+    request: &mut async_graphql::Request,
+    document_id: Option<&str>,
+) -> Result<Option<std::sync::Arc<Registered>>, Response> {
+    let resolved = app
+        .gate
+        .operations()
+        .resolve(document_id, &request.query)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "registered operations unavailable");
+            error_response(ErrorCode::Unavailable, "the hub is not ready", None)
+        })?;
+    match resolved {
+        Resolved::Registered(op) => {
+            // Sent by id: run the registered text. Sent as text: its hash matched, so the
+            // text is the registered one.
+            if document_id.is_some() {
+                request.query.clone_from(&op.document);
+            }
+            Ok(Some(op))
+        }
+        Resolved::UnknownId => Err(error_response(
+            ErrorCode::PersistedDocumentNotFound,
+            "the `documentId` names no registered operation in force",
+            None,
+        )),
+        Resolved::Unregistered if app.require_registered => Err(error_response(
+            ErrorCode::OperationNotRegistered,
+            "this hub runs registered operations only: send a registered document or its `documentId`",
+            None,
+        )),
+        Resolved::Unregistered => Ok(None),
+    }
 }
 
 /// Whether the operation a request would run is a mutation (a GET may only run queries).
@@ -244,7 +319,7 @@ async fn handle(
     addr: SocketAddr,
     headers: &HeaderMap,
     is_get: bool,
-    parse: impl FnOnce() -> Result<async_graphql::Request, Rejection>,
+    parse: impl FnOnce() -> Result<(async_graphql::Request, Option<String>), Rejection>,
 ) -> Response {
     Metrics::inc(&app.metrics.graphql_requests);
     let principal = match bearer(headers).and_then(|t| app.verifier.verify(t)) {
@@ -262,9 +337,18 @@ async fn handle(
             None,
         );
     };
-    let request = match parse() {
+    let (mut request, document_id) = match parse() {
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(Some(media)),
+    };
+    let registered = match registered(app, &mut request, document_id.as_deref()).await {
+        Ok(r) => r,
+        Err(mut response) => {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, media.content_type());
+            return response;
+        }
     };
     if is_get && is_mutation(&request) {
         let mut response = error_response(
@@ -291,7 +375,10 @@ async fn handle(
     });
     let flags = RequestFlags::default();
     let hash = query_hash(&request.query);
-    let operation_name = request.operation_name.clone();
+    let operation_name = request
+        .operation_name
+        .clone()
+        .or_else(|| registered.as_ref().and_then(|op| op.name.clone()));
     let response = app
         .schema
         .execute(api::prepare(request, gate.clone(), flags.clone()))
@@ -308,6 +395,7 @@ async fn handle(
     let logged = gate
         .finish(Outcome {
             operation_name,
+            registered_operation: registered.map(|op| op.id.clone()),
             query_hash: hash,
             status: status.to_owned(),
         })

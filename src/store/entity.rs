@@ -278,6 +278,8 @@ pub mod access_log {
         /// from it (null on entries written before migration 5).
         #[sea_orm(column_type = "JsonBinary", nullable)]
         pub subjects: Option<Json>,
+        /// The registered operation the request ran (migration 9).
+        pub registered_operation: Option<String>,
     }
     no_relations!();
 }
@@ -419,6 +421,28 @@ pub mod audit_checkpoints {
         pub at: ChronoDateTimeUtc,
         pub public_key: String,
         pub signature: String,
+    }
+    no_relations!();
+}
+
+pub mod registered_operations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registered_operations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub application: String,
+        pub name: Option<String>,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub document: String,
+        pub document_hash: String,
+        pub approved_by: String,
+        pub registered_at: ChronoDateTimeUtc,
+        pub registered_by: String,
+        pub withdrawn_at: Option<ChronoDateTimeUtc>,
     }
     no_relations!();
 }

@@ -33,6 +33,9 @@ pub struct LogRow {
     pub justification: Option<String>,
     pub break_glass: bool,
     pub operation_name: Option<String>,
+    /// The id of the registered operation the request ran, if it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_operation: Option<String>,
     pub query_hash: String,
     pub outcome: String,
     pub reads: serde_json::Value,
@@ -91,6 +94,7 @@ async fn insert_entries(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<
         justification: Set(r.justification.clone()),
         break_glass: Set(r.break_glass),
         operation_name: Set(r.operation_name.clone()),
+        registered_operation: Set(r.registered_operation.clone()),
         query_hash: Set(r.query_hash.clone()),
         outcome: Set(r.outcome.clone()),
         reads: Set(r.reads.clone()),
@@ -169,6 +173,7 @@ async fn rows_of(
             justification: r.justification,
             break_glass: r.break_glass,
             operation_name: r.operation_name,
+            registered_operation: r.registered_operation,
             query_hash: r.query_hash,
             outcome: r.outcome,
             reads: r.reads,
@@ -193,6 +198,8 @@ pub struct LogFilter {
     pub to: Option<DateTime<Utc>>,
     /// Only these entries.
     pub seqs: Option<Vec<i64>>,
+    /// Entries that ran this registered operation.
+    pub registered_operation: Option<String>,
 }
 
 /// Entries matching `filter`, newest first, before position `before` when given.
@@ -219,6 +226,9 @@ pub async fn search(
     }
     if let Some(b) = filter.break_glass {
         q = q.filter(access_log::Column::BreakGlass.eq(b));
+    }
+    if let Some(op) = &filter.registered_operation {
+        q = q.filter(access_log::Column::RegisteredOperation.eq(op.clone()));
     }
     if let Some(from) = filter.from {
         q = q.filter(access_log::Column::At.gte(from));

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{
-    addresses, facts, person_identifiers, person_names, quarantine, relationships,
-    source_records, source_relationships, sync_cursors, sync_runs,
+    addresses, facts, person_identifiers, person_names, quarantine, relationships, source_records,
+    source_relationships, sync_cursors, sync_runs,
 };
 use crate::model::{IdentifierSystem, OrganisationId, PersonId, SourceRecordId};
 

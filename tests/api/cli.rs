@@ -177,3 +177,74 @@ fn a_scaffolded_connector_builds_and_passes_the_conformance_kit() {
     let (ok, _, err) = run(kinship().args(["connector", "new", "x", "--agency", "housing"]));
     assert!(!ok && err.contains("--agency"), "{err}");
 }
+
+#[test]
+fn operations_are_registered_listed_and_withdrawn_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let doc = dir.path().join("facts.graphql");
+    std::fs::write(
+        &doc,
+        "query SchoolFacts($id: ID!) { person(id: $id) { id } }\n",
+    )
+    .unwrap();
+    let manifest = dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        r#"{"format": "apollo-persisted-query-manifest", "version": 1,
+            "operations": [{"id": "me-v1", "name": "Me", "type": "query", "body": "query Me { me { subject } }"}]}"#,
+    )
+    .unwrap();
+    let ops = |args: &[&str]| {
+        let mut c = kinship();
+        c.env("KINSHIP_DATABASE__URL", &db)
+            .arg("operations")
+            .args(args);
+        c
+    };
+    let register = [
+        "register",
+        "--application",
+        "school-portal",
+        "--approved-by",
+        "ISP board",
+    ];
+    let (ok, out, err) = run(ops(&register).arg(&doc).arg(&manifest));
+    assert!(ok, "{err}");
+    assert!(out.contains("registered sha256:"), "{out}");
+    assert!(out.contains("registered me-v1"), "{out}");
+    assert!(out.contains("2 of 2 operations registered"), "{out}");
+    let (ok, out, _) = run(ops(&register).arg(&doc));
+    assert!(ok);
+    assert!(out.contains("0 of 1 operations registered"), "{out}");
+
+    let (ok, out, _) = run(&mut ops(&["list"]));
+    assert!(ok);
+    assert!(
+        out.contains("SchoolFacts") && out.contains("me-v1"),
+        "{out}"
+    );
+
+    let (ok, out, _) = run(&mut ops(&["withdraw", "me-v1"]));
+    assert!(ok, "{out}");
+    let (ok, _, err) = run(&mut ops(&["withdraw", "me-v1"]));
+    assert!(!ok);
+    assert!(
+        err.contains("no registered operation in force has id `me-v1`"),
+        "{err}"
+    );
+    let (_, out, _) = run(&mut ops(&["list"]));
+    assert!(
+        !out.contains("me-v1"),
+        "withdrawn ones are listed only with --all: {out}"
+    );
+    let (_, out, _) = run(&mut ops(&["list", "--all"]));
+    assert!(out.contains("me-v1"), "{out}");
+
+    // An anonymous document is refused, naming why.
+    let anonymous = dir.path().join("anonymous.graphql");
+    std::fs::write(&anonymous, "{ me { subject } }").unwrap();
+    let (ok, _, err) = run(ops(&register).arg(&anonymous));
+    assert!(!ok);
+    assert!(err.contains("name the operation"), "{err}");
+}

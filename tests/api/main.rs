@@ -17,6 +17,7 @@ mod cli;
 mod golden;
 mod graphql_http;
 mod loaders;
+mod operations;
 mod protocols;
 mod purpose;
 mod reads;

@@ -70,6 +70,7 @@ fn entry(i: usize) -> Entry {
         purpose: Some(Purpose::Safeguarding),
         justification: None,
         operation_name: Some("ChildSummary".into()),
+        registered_operation: Some("sha256:bench-child-summary".into()),
         query_hash: crate::audit::query_hash("query ChildSummary { person { id } }"),
         outcome: "ok".into(),
         rules: "P-CPIS@1.0 P-EH@2.0 P-ENC@1.2 P-MASH@3.0".into(),
