@@ -189,6 +189,8 @@ pub struct AccessLog {
     writer: Arc<OnceLock<tokio::sync::mpsc::Sender<Pending>>>,
     /// Signs checkpoints of the head, when configured.
     signer: Option<Arc<Checkpointer>>,
+    /// The last verification of the whole chain, for the board's dashboard.
+    last_verified: Arc<std::sync::RwLock<Option<Verified>>>,
 }
 
 /// Signs the chain head every `every` entries, or every `interval` when entries were added.
@@ -286,7 +288,16 @@ impl AccessLog {
             store,
             writer: Arc::new(OnceLock::new()),
             signer: None,
+            last_verified: Arc::new(std::sync::RwLock::new(None)),
         }
+    }
+
+    /// The last verification of the whole chain this process ran, and when it finished.
+    pub fn last_verified(&self) -> Option<Verified> {
+        self.last_verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The same log, signing checkpoints of its head.
@@ -394,6 +405,22 @@ impl AccessLog {
 
     /// [`AccessLog::verify`], and every checkpoint must be signed by `trusted`.
     pub async fn verify_with(
+        &self,
+        from: i64,
+        trusted: Option<ed25519_dalek::VerifyingKey>,
+    ) -> Result<Verification, AuditError> {
+        let report = self.walk_chain(from, trusted).await?;
+        if from <= 1 {
+            *self
+                .last_verified
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Utc::now(), report.clone()));
+        }
+        Ok(report)
+    }
+
+    async fn walk_chain(
         &self,
         from: i64,
         trusted: Option<ed25519_dalek::VerifyingKey>,
@@ -835,6 +862,9 @@ pub enum Break {
     /// A checkpoint's signature does not verify (or is not by the trusted key).
     CheckpointSignature,
 }
+
+/// A verification of the whole chain and when it finished.
+pub type Verified = (DateTime<Utc>, Verification);
 
 /// The outcome of a verification.
 #[derive(Clone, Debug, PartialEq, Serialize)]

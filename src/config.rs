@@ -336,6 +336,9 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// ...or after this many seconds when entries were added, whichever comes first.
     pub checkpoint_seconds: u64,
+    /// The hub verifies the whole chain this often (and at start), for the board's dashboard;
+    /// 0 turns it off.
+    pub verify_seconds: u64,
 }
 
 impl Default for AuditConfig {
@@ -344,6 +347,7 @@ impl Default for AuditConfig {
             checkpoint_key_file: None,
             checkpoint_every: 1_000,
             checkpoint_seconds: 300,
+            verify_seconds: 900,
         }
     }
 }

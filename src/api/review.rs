@@ -393,6 +393,16 @@ impl ReviewQuery {
         })
     }
 
+    /// The chain's head and its last verification (board_member, dpo). The hub verifies the
+    /// whole chain at start and every `[audit] verify_seconds`.
+    async fn access_log_status(&self, ctx: &Context<'_>) -> Result<AccessLogStatus> {
+        let status = gate(ctx)?
+            .access_log_status()
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(status.into())
+    }
+
     /// Break-glass reads awaiting the board's finding, newest first (board_member, dpo).
     async fn break_glass_review(
         &self,
@@ -404,6 +414,56 @@ impl ReviewQuery {
             .await
             .map_err(|e| gate_failed(ctx, &e))?;
         Ok(rows.into_iter().map(|r| entry(r, None)).collect())
+    }
+}
+
+/// The access log's head and the last verification of its chain.
+#[derive(SimpleObject)]
+pub struct AccessLogStatus {
+    /// The last entry's position.
+    pub head: i64,
+    /// Null until this hub has verified the chain.
+    pub last_verification: Option<LogVerification>,
+}
+
+/// One verification of the whole chain.
+#[derive(SimpleObject)]
+pub struct LogVerification {
+    pub verified_at: DateTime<Utc>,
+    pub intact: bool,
+    pub entries_checked: u64,
+    /// The head the chain was checked up to.
+    pub head: i64,
+    pub checkpoints_checked: u64,
+    /// The first entry found changed, removed, inserted or reordered.
+    pub first_break: Option<i64>,
+    /// How it was broken: `changed`, `prev_hash_mismatch`, `missing`, `reordered`,
+    /// `truncated`, `checkpoint_mismatch`, `checkpoint_signature`.
+    pub break_kind: Option<String>,
+    pub seconds: f64,
+}
+
+impl From<crate::gate::review::LogStatus> for AccessLogStatus {
+    fn from(s: crate::gate::review::LogStatus) -> Self {
+        Self {
+            head: s.head,
+            last_verification: s.verified.map(|(at, v)| LogVerification {
+                verified_at: at,
+                intact: v.is_intact(),
+                entries_checked: v.checked,
+                head: v.head,
+                checkpoints_checked: v.checkpoints,
+                first_break: v.first_break.as_ref().map(|(seq, _)| *seq),
+                break_kind: v.first_break.as_ref().and_then(|(_, kind)| {
+                    serde_json::to_value(kind)
+                        .ok()?
+                        .get("kind")?
+                        .as_str()
+                        .map(str::to_owned)
+                }),
+                seconds: v.seconds,
+            }),
+        }
     }
 }
 
@@ -424,6 +484,15 @@ pub struct ReviewMutation;
 
 #[Object]
 impl ReviewMutation {
+    /// Verifies the whole access-log chain now and returns the result (board_member, dpo).
+    async fn verify_access_log(&self, ctx: &Context<'_>) -> Result<AccessLogStatus> {
+        let status = gate(ctx)?
+            .verify_access_log()
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(status.into())
+    }
+
     /// Records the board's finding on break-glass entry `seq` (board_member, dpo). A finding is
     /// recorded once; it is itself logged. Null when the entry is not a break-glass read.
     async fn review_break_glass(

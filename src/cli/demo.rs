@@ -390,6 +390,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         "  GraphQL    http://{addr}/graphql (GraphiQL in a browser; paste a token as `Authorization: Bearer ...`)"
     );
     println!("  health     http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics");
+    println!("  board      http://{addr}/board (sign in with the board member's token below)");
     println!();
     let signer = TokenSigner::from_config(&config.auth)
         .ok_or_else(|| CliError::Failed("demo configuration has no shared secret".into()))?;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -56,13 +57,19 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
         log = log.with_checkpoints(crate::audit::Checkpointer::new(
             key,
             config.audit.checkpoint_every,
-            std::time::Duration::from_secs(config.audit.checkpoint_seconds),
+            Duration::from_secs(config.audit.checkpoint_seconds),
         ));
     }
     let gate = Gate::new(store.clone(), Arc::new(rules))
         .with_log(log)
         .with_protocols_dir(config.protocols.dir.clone());
     tokio::spawn(watch_protocols(gate.clone(), config.protocols.dir.clone()));
+    if config.audit.verify_seconds > 0 {
+        tokio::spawn(verify_periodically(
+            gate.log().clone(),
+            Duration::from_secs(config.audit.verify_seconds),
+        ));
+    }
     let counters = store.clone();
     let app = App::new(
         config,
@@ -97,6 +104,30 @@ fn folder_signature(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::tim
         .collect();
     sig.sort();
     sig
+}
+
+/// Verifies the whole access-log chain at start and then every `every`, so the board's
+/// dashboard can say when the log was last found intact. A broken chain is an error in the
+/// server's log too (naming the entry, never whose data it holds).
+async fn verify_periodically(log: crate::audit::AccessLog, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match log.verify(1).await {
+            Ok(v) => match &v.first_break {
+                None => tracing::info!(
+                    entries = v.checked,
+                    seconds = v.seconds,
+                    "access log verified"
+                ),
+                Some((seq, kind)) => {
+                    tracing::error!(entry = seq, kind = ?kind, "access log chain broken")
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "access log verification did not finish"),
+        }
+    }
 }
 
 /// Reloads protocols when their files change, polling every few seconds (a portable watch:

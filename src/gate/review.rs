@@ -219,6 +219,37 @@ impl RequestGate {
     }
 }
 
+/// The log's head and the last verification of its chain.
+#[derive(Clone, Debug)]
+pub struct LogStatus {
+    pub head: i64,
+    pub verified: Option<crate::audit::Verified>,
+}
+
+impl RequestGate {
+    /// The chain's head and when it was last verified (board_member, dpo).
+    pub async fn access_log_status(&self) -> Result<LogStatus, GateError> {
+        self.require_board("accessLogStatus")?;
+        let head = rows::head(self.inner.store.conn()).await?;
+        Ok(LogStatus {
+            head: head.seq,
+            verified: self.inner.log.last_verified(),
+        })
+    }
+
+    /// Verifies the whole chain now (board_member, dpo); the check is itself logged.
+    pub async fn verify_access_log(&self) -> Result<LogStatus, GateError> {
+        self.require_board("verifyAccessLog")?;
+        let report = self.inner.log.verify(1).await?;
+        self.act(serde_json::json!({
+            "action": "verify_access_log",
+            "intact": report.is_intact(),
+            "head": report.head,
+        }));
+        self.access_log_status().await
+    }
+}
+
 /// How often one protocol clause decided reads in a period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClauseUsage {

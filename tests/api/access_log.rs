@@ -503,3 +503,35 @@ async fn verify_names_an_entry_removed_inserted_or_reordered_behind_the_hubs_bac
         .await;
     }
 }
+
+#[tokio::test]
+async fn the_board_sees_when_the_chain_was_verified_and_where_it_broke() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        logged_reads(&app, 3).await;
+        let board = crate::helpers::principal("board-1", "local_authority:999", kinship::model::Role::BoardMember);
+        let verify = "mutation { verifyAccessLog { head lastVerification { intact entriesChecked head firstBreak breakKind verifiedAt } } }";
+        let reply = app.query(&board, Some("audit"), verify, json!({})).await;
+        let status = &reply.body["data"]["verifyAccessLog"];
+        assert_eq!(status["head"], 3, "{:?}", reply.body);
+        assert_eq!(status["lastVerification"]["intact"], true);
+        assert_eq!(status["lastVerification"]["entriesChecked"], 3);
+
+        drop_guards(&app).await;
+        let edit = ["UPDATE access_log SET purpose = 'early_help' WHERE seq = 2"];
+        app.exec(&edit, &edit).await;
+        let reply = app.query(&board, Some("audit"), verify, json!({})).await;
+        let last = &reply.body["data"]["verifyAccessLog"]["lastVerification"];
+        assert_eq!(last["intact"], false, "{:?}", reply.body);
+        assert_eq!(last["firstBreak"], 2);
+        assert_eq!(last["breakKind"], "changed");
+        // The status query shows the same, and only to the board.
+        let status = "{ accessLogStatus { lastVerification { intact firstBreak } } }";
+        let reply = app.query(&board, Some("audit"), status, json!({})).await;
+        assert_eq!(reply.body["data"]["accessLogStatus"]["lastVerification"]["firstBreak"], 2);
+        let sw = crate::helpers::principal("sw-1", "local_authority:999", kinship::model::Role::SocialWorker);
+        let reply = app.query(&sw, Some("audit"), status, json!({})).await;
+        assert_eq!(reply.codes(), ["FORBIDDEN"]);
+    })
+    .await;
+}

@@ -13,6 +13,7 @@ mod helpers;
 mod access_log;
 mod auth;
 mod board;
+mod browser;
 mod cli;
 mod golden;
 mod graphql_http;
