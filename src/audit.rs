@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{DataCategory, OrganisationId, PersonId, Principal, Purpose};
-use crate::store::log::{self as rows, Head, LogRow};
+use crate::store::log::{self as rows, Head, LogRow, RawLogRow};
 use crate::store::{Store, StoreError};
 
 /// One category of one subject's data in one request, and what was decided.
@@ -124,42 +124,49 @@ pub fn query_hash(query: &str) -> String {
     hex::encode(Sha256::digest(query.as_bytes()))
 }
 
+/// The canonical encoding's fields, in their fixed order. Generic over how the JSON-valued
+/// fields are held: decoded, or (on SQLite) as the compact text the hub wrote.
+#[derive(Serialize)]
+struct Canonical<'a, R: Serialize + ?Sized, S: Serialize + ?Sized, J: Serialize + ?Sized> {
+    seq: i64,
+    id: &'a Uuid,
+    at: String,
+    request_id: &'a str,
+    client_addr: Option<&'a str>,
+    principal_subject: &'a str,
+    principal_organisation: &'a str,
+    principal_roles: &'a R,
+    purpose: Option<&'a str>,
+    justification: Option<&'a str>,
+    break_glass: bool,
+    operation_name: Option<&'a str>,
+    // Absent from entries written before operations were registered, so their hashes
+    // are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_operation: Option<&'a str>,
+    query_hash: &'a str,
+    outcome: &'a str,
+    reads: &'a J,
+    subjects: &'a S,
+    prev_hash: &'a str,
+}
+
+fn canonical_at(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// The canonical encoding hashed into the chain: every stored field but the entry's own hash,
 /// in a fixed order, as compact JSON with sorted object keys.
 fn canonical(row: &LogRow) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Canonical<'a> {
-        seq: i64,
-        id: &'a Uuid,
-        at: String,
-        request_id: &'a str,
-        client_addr: Option<&'a str>,
-        principal_subject: &'a str,
-        principal_organisation: &'a str,
-        principal_roles: &'a [String],
-        purpose: Option<&'a str>,
-        justification: Option<&'a str>,
-        break_glass: bool,
-        operation_name: Option<&'a str>,
-        // Absent from entries written before operations were registered, so their hashes
-        // are unchanged.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        registered_operation: Option<&'a str>,
-        query_hash: &'a str,
-        outcome: &'a str,
-        reads: &'a serde_json::Value,
-        subjects: &'a [PersonId],
-        prev_hash: &'a str,
-    }
     let c = Canonical {
         seq: row.seq,
         id: &row.id,
-        at: row.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        at: canonical_at(&row.at),
         request_id: &row.request_id,
         client_addr: row.client_addr.as_deref(),
         principal_subject: &row.principal_subject,
         principal_organisation: &row.principal_organisation,
-        principal_roles: &row.principal_roles,
+        principal_roles: row.principal_roles.as_slice(),
         purpose: row.purpose.as_deref(),
         justification: row.justification.as_deref(),
         break_glass: row.break_glass,
@@ -168,12 +175,103 @@ fn canonical(row: &LogRow) -> Vec<u8> {
         query_hash: &row.query_hash,
         outcome: &row.outcome,
         reads: &row.reads,
-        subjects: &row.subjects,
+        subjects: row.subjects.as_slice(),
         prev_hash: &row.prev_hash,
     };
     // serde_json's maps are sorted (no preserve_order), so the bytes do not depend on how a
     // database returned the JSON column.
     serde_json::to_vec(&c).unwrap_or_default()
+}
+
+/// The hash of a row borrowed from SQLite, when it is the one stored: `None` when anything
+/// differs (the caller then checks the entry the slow way, which names what changed).
+fn borrowed_entry_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
+    use serde_json::value::RawValue;
+    fn raw(text: &str) -> Option<&RawValue> {
+        serde_json::from_str(text).ok()
+    }
+    let at = DateTime::parse_from_rfc3339(row.at)
+        .ok()?
+        .with_timezone(&Utc);
+    let c = Canonical {
+        seq: row.seq,
+        id: &row.id,
+        at: canonical_at(&at),
+        request_id: row.request_id,
+        client_addr: row.client_addr,
+        principal_subject: row.principal_subject,
+        principal_organisation: row.principal_organisation,
+        principal_roles: raw(row.principal_roles)?,
+        purpose: row.purpose,
+        justification: row.justification,
+        break_glass: row.break_glass,
+        operation_name: row.operation_name,
+        registered_operation: row.registered_operation,
+        query_hash: row.query_hash,
+        outcome: row.outcome,
+        reads: raw(row.reads)?,
+        subjects: raw(row.subjects?)?,
+        prev_hash: row.prev_hash,
+    };
+    let computed = hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?));
+    (computed == row.entry_hash).then_some(computed)
+}
+
+/// The links of `[from, to)` read straight from a SQLite file, or `None` when some entry
+/// there needs the slow check.
+fn borrowed_links(
+    path: &std::path::Path,
+    from: i64,
+    to: i64,
+) -> Result<Option<Vec<Link>>, StoreError> {
+    let mut links = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0));
+    let mut all_fast = true;
+    rows::scan_sqlite_file(path, from, to, |r| {
+        if !all_fast {
+            return;
+        }
+        match borrowed_entry_hash(r) {
+            Some(computed) => links.push(Link {
+                seq: r.seq,
+                prev_hash: r.prev_hash.to_owned(),
+                entry_hash: r.entry_hash.to_owned(),
+                computed,
+            }),
+            None => all_fast = false,
+        }
+    })?;
+    Ok(all_fast.then_some(links))
+}
+
+/// The hash of a stored row taken from the JSON text as stored: the same bytes as
+/// [`entry_hash`] gives when that text is what the hub wrote (compact, sorted keys), which it
+/// is on SQLite. `None` when a JSON column is not valid JSON or its subjects are not in it.
+fn raw_entry_hash(row: &RawLogRow) -> Option<String> {
+    use serde_json::value::RawValue;
+    fn raw(text: &str) -> Option<&RawValue> {
+        serde_json::from_str(text).ok()
+    }
+    let c = Canonical {
+        seq: row.seq,
+        id: &row.id,
+        at: canonical_at(&row.at),
+        request_id: &row.request_id,
+        client_addr: row.client_addr.as_deref(),
+        principal_subject: &row.principal_subject,
+        principal_organisation: &row.principal_organisation,
+        principal_roles: raw(&row.principal_roles)?,
+        purpose: row.purpose.as_deref(),
+        justification: row.justification.as_deref(),
+        break_glass: row.break_glass,
+        operation_name: row.operation_name.as_deref(),
+        registered_operation: row.registered_operation.as_deref(),
+        query_hash: &row.query_hash,
+        outcome: &row.outcome,
+        reads: raw(&row.reads)?,
+        subjects: raw(row.subjects.as_deref()?)?,
+        prev_hash: &row.prev_hash,
+    };
+    Some(hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?)))
 }
 
 /// The hash of a row, hex.
@@ -425,7 +523,8 @@ impl AccessLog {
         from: i64,
         trusted: Option<ed25519_dalek::VerifyingKey>,
     ) -> Result<Verification, AuditError> {
-        const PAGE: u64 = 10_000;
+        const PAGE: i64 = 5_000;
+        const PAGES_AHEAD: usize = 4;
         let started = Instant::now();
         let conn = self.store.conn();
         let from = from.max(1);
@@ -439,30 +538,71 @@ impl AccessLog {
         let checkpoints = rows::checkpoints(conn, from).await?;
         let mut at_checkpoints: std::collections::HashMap<i64, String> =
             checkpoints.iter().map(|c| (c.seq, String::new())).collect();
-        // Reading the next page from the database overlaps hashing this one on another
-        // thread: on two cores, verifying takes as long as the slower of the two.
-        let fetch = |from: i64| {
+        // Pages of positions are read and hashed ahead, several at once (each read on its
+        // own connection, each hash on a blocking thread), and walked in order: reading and
+        // hashing overlap and keep both cores busy. On SQLite the JSON columns are hashed as
+        // the text stored, without decoding them.
+        let raw = self.store.backend() == crate::store::Backend::Sqlite;
+        let file = self.store.sqlite_file().map(Arc::new);
+        let head_at_start = rows::head(conn).await?.seq;
+        let page_of = |start: i64| {
             let store = self.store.clone();
-            tokio::spawn(async move { rows::entries(store.conn(), from, PAGE).await })
+            let file = file.clone();
+            tokio::spawn(async move {
+                let conn = store.conn();
+                let end = start + PAGE;
+                // On a SQLite file, straight from SQLite's buffers; a page with an entry that
+                // does not hash as stored is read again below, and named.
+                if let Some(file) = file {
+                    let fast =
+                        tokio::task::spawn_blocking(move || borrowed_links(&file, start, end))
+                            .await
+                            .map_err(|e| AuditError::Verify(e.to_string()))??;
+                    if let Some(links) = fast {
+                        return Ok(links);
+                    }
+                }
+                let page = if raw {
+                    let rows = rows::raw_entries(conn, start, end).await?;
+                    // Entries from before migration 5 keep their subjects in the index.
+                    if rows.iter().any(|r| r.subjects.is_none()) {
+                        Page::Rows(rows::entries_between(conn, start, end).await?)
+                    } else {
+                        Page::Raw(rows)
+                    }
+                } else {
+                    Page::Rows(rows::entries_between(conn, start, end).await?)
+                };
+                let links = tokio::task::spawn_blocking(move || page.links())
+                    .await
+                    .map_err(|e| AuditError::Verify(e.to_string()))?;
+                Ok::<_, AuditError>(links)
+            })
         };
         let joined = |e: tokio::task::JoinError| AuditError::Verify(e.to_string());
-        let mut pending = fetch(from);
-        loop {
-            let page = pending.await.map_err(joined)??;
-            let Some(last) = page.last() else { break };
-            pending = fetch(last.seq + 1);
-            let (page, hashes) = tokio::task::spawn_blocking(move || {
-                let hashes: Vec<String> = page.iter().map(entry_hash).collect();
-                (page, hashes)
-            })
-            .await
-            .map_err(joined)?;
-            for (row, hash) in page.iter().zip(hashes) {
-                if let Some(kind) = walk.step(row, &hash) {
-                    return Ok(Verification::broken(row.seq, kind, walk.checked, started));
+        let mut ahead = std::collections::VecDeque::new();
+        let mut next_start = from;
+        for _ in 0..PAGES_AHEAD {
+            ahead.push_back(page_of(next_start));
+            next_start += PAGE;
+        }
+        let mut page_start = from;
+        while let Some(task) = ahead.pop_front() {
+            let links = task.await.map_err(joined)??;
+            // Past the head as it was when the walk began, an empty page is the end; before
+            // it, an empty page is a gap the walk reports.
+            if links.is_empty() && page_start > head_at_start {
+                break;
+            }
+            page_start += PAGE;
+            ahead.push_back(page_of(next_start));
+            next_start += PAGE;
+            for link in links {
+                if let Some(kind) = walk.step(&link) {
+                    return Ok(Verification::broken(link.seq, kind, walk.checked, started));
                 }
-                if let Some(h) = at_checkpoints.get_mut(&row.seq) {
-                    h.clone_from(&row.entry_hash);
+                if let Some(h) = at_checkpoints.get_mut(&link.seq) {
+                    h.clone_from(&link.entry_hash);
                 }
             }
         }
@@ -767,8 +907,9 @@ pub fn verify_extract(input: impl std::io::BufRead) -> Result<Verification, Extr
             line: i + 1,
             message: e.to_string(),
         })?;
-        if let Some(kind) = walk.step(&row, &entry_hash(&row)) {
-            return Ok(Verification::broken(row.seq, kind, walk.checked, started));
+        let link = Link::of(row);
+        if let Some(kind) = walk.step(&link) {
+            return Ok(Verification::broken(link.seq, kind, walk.checked, started));
         }
     }
     if walk.expected_seq - 1 != header.to {
@@ -806,6 +947,95 @@ async fn hash_before(
 
 /// Walks a chain in order: each row must come at the next position, follow the previous
 /// row's hash and hash to what it says.
+/// What the chain walk needs of one entry: its place, its stored hashes and the hash
+/// recomputed from its content.
+struct Link {
+    seq: i64,
+    prev_hash: String,
+    entry_hash: String,
+    computed: String,
+}
+
+impl Link {
+    fn of(row: LogRow) -> Self {
+        let computed = entry_hash(&row);
+        Self {
+            seq: row.seq,
+            prev_hash: row.prev_hash,
+            entry_hash: row.entry_hash,
+            computed,
+        }
+    }
+}
+
+/// A page of entries as read for verification.
+enum Page {
+    Rows(Vec<LogRow>),
+    Raw(Vec<RawLogRow>),
+}
+
+impl Page {
+    /// Each entry's hashes. A raw row whose text hash differs from the stored one is decoded
+    /// and hashed again, so only a change of content (not of JSON spelling) counts as one.
+    fn links(self) -> Vec<Link> {
+        match self {
+            Self::Rows(rows) => rows.into_iter().map(Link::of).collect(),
+            Self::Raw(rows) => rows
+                .into_iter()
+                .map(|r| match raw_entry_hash(&r) {
+                    Some(computed) if computed == r.entry_hash => Link {
+                        seq: r.seq,
+                        prev_hash: r.prev_hash,
+                        entry_hash: r.entry_hash,
+                        computed,
+                    },
+                    _ => decoded(r),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A raw row decoded, for hashing the way [`entry_hash`] does. A column that does not decode
+/// makes the entry count as changed.
+fn decoded(r: RawLogRow) -> Link {
+    let json = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+    let roles: Option<Vec<String>> = serde_json::from_str(&r.principal_roles).ok();
+    let subjects: Option<Vec<PersonId>> = r
+        .subjects
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let (Some(roles), Some(subjects), Some(reads)) = (roles, subjects, json(&r.reads)) else {
+        return Link {
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            entry_hash: r.entry_hash,
+            computed: String::new(),
+        };
+    };
+    Link::of(LogRow {
+        seq: r.seq,
+        id: r.id,
+        at: r.at,
+        request_id: r.request_id,
+        client_addr: r.client_addr,
+        principal_subject: r.principal_subject,
+        principal_organisation: r.principal_organisation,
+        principal_roles: roles,
+        purpose: r.purpose,
+        justification: r.justification,
+        break_glass: r.break_glass,
+        operation_name: r.operation_name,
+        registered_operation: r.registered_operation,
+        query_hash: r.query_hash,
+        outcome: r.outcome,
+        reads,
+        subjects,
+        prev_hash: r.prev_hash,
+        entry_hash: r.entry_hash,
+    })
+}
+
 struct ChainWalk {
     expected_seq: i64,
     /// `None`: the first row's predecessor is not known (verifying from a point the log no
@@ -815,8 +1045,8 @@ struct ChainWalk {
 }
 
 impl ChainWalk {
-    /// The break at `row`, given the hash recomputed from it, or `None` when it follows on.
-    fn step(&mut self, row: &LogRow, hash: &str) -> Option<Break> {
+    /// The break at `row` (with the hash recomputed from it), or `None` when it follows on.
+    fn step(&mut self, row: &Link) -> Option<Break> {
         if row.seq != self.expected_seq {
             return Some(if row.seq > self.expected_seq {
                 Break::Missing {
@@ -833,7 +1063,7 @@ impl ChainWalk {
         {
             return Some(Break::PrevHashMismatch);
         }
-        if hash != row.entry_hash {
+        if row.computed != row.entry_hash {
             return Some(Break::Changed);
         }
         self.expected_prev = Some(row.entry_hash.clone());

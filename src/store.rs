@@ -106,6 +106,21 @@ impl Store {
         Self::connect_counted(options, Arc::new(StoreStats::default())).await
     }
 
+    /// The file of a SQLite store (`None` for PostgreSQL or an in-memory database), for
+    /// readers that go to the file directly.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        if self.backend != Backend::Sqlite
+            || self.options.url.contains(":memory:")
+            || self.options.url.contains("mode=memory")
+        {
+            return None;
+        }
+        let rest = self.options.url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next()?;
+        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    }
+
     /// The same database through a pool of its own of `connections`, counted in the same
     /// statistics: for a writer that must not wait behind readers for a pooled connection.
     /// An in-memory SQLite database cannot be opened twice, so it shares this pool.

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A query or statement failed.
     #[error("database error")]
     Db(#[from] sea_orm::DbErr),
+    /// A direct read of a SQLite file failed.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     /// A row held a value the model does not accept (a schema or data defect).
     #[error("`{table}` row has an invalid `{column}`")]
     Corrupt {

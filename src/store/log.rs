@@ -122,6 +122,181 @@ pub async fn entries(
     rows_of(conn, rows).await
 }
 
+/// One stored row with its JSON columns as the text the database holds. On SQLite that text
+/// is exactly what the hub wrote (compact JSON with sorted keys), so `audit verify` can hash it
+/// without decoding and re-encoding it.
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+pub struct RawLogRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub principal_subject: String,
+    pub principal_organisation: String,
+    pub principal_roles: String,
+    pub purpose: Option<String>,
+    pub justification: Option<String>,
+    pub break_glass: bool,
+    pub operation_name: Option<String>,
+    pub registered_operation: Option<String>,
+    pub query_hash: String,
+    pub outcome: String,
+    pub reads: String,
+    /// Null on entries written before migration 5 (their subjects are in the index).
+    pub subjects: Option<String>,
+    pub prev_hash: String,
+    pub entry_hash: String,
+}
+
+/// The entries at positions `[from_seq, to_seq)`, in order, with their JSON columns as text.
+pub async fn raw_entries(
+    conn: &impl ConnectionTrait,
+    from_seq: i64,
+    to_seq: i64,
+) -> Result<Vec<RawLogRow>, StoreError> {
+    use sea_orm::{FromQueryResult, Statement};
+    let backend = conn.get_database_backend();
+    let (from, to) = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let sql = format!(
+        "SELECT seq, id, at, request_id, client_addr, principal_subject, principal_organisation, \
+         CAST(principal_roles AS TEXT) AS principal_roles, purpose, justification, break_glass, \
+         operation_name, registered_operation, query_hash, outcome, CAST(reads AS TEXT) AS reads, \
+         CAST(subjects AS TEXT) AS subjects, prev_hash, entry_hash \
+         FROM access_log WHERE seq >= {from} AND seq < {to} ORDER BY seq"
+    );
+    Ok(RawLogRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [from_seq.into(), to_seq.into()],
+    ))
+    .all(conn)
+    .await?)
+}
+
+/// One stored row borrowed from SQLite's own buffers: what `audit verify` hashes without
+/// copying a value.
+pub struct BorrowedRow<'a> {
+    pub seq: i64,
+    pub id: Uuid,
+    /// As stored (RFC 3339).
+    pub at: &'a str,
+    pub request_id: &'a str,
+    pub client_addr: Option<&'a str>,
+    pub principal_subject: &'a str,
+    pub principal_organisation: &'a str,
+    pub principal_roles: &'a str,
+    pub purpose: Option<&'a str>,
+    pub justification: Option<&'a str>,
+    pub break_glass: bool,
+    pub operation_name: Option<&'a str>,
+    pub registered_operation: Option<&'a str>,
+    pub query_hash: &'a str,
+    pub outcome: &'a str,
+    pub reads: &'a str,
+    pub subjects: Option<&'a str>,
+    pub prev_hash: &'a str,
+    pub entry_hash: &'a str,
+}
+
+/// Reads the entries at positions `[from_seq, to_seq)` of a SQLite file straight from SQLite,
+/// read-only, calling `visit` with each one borrowed (no value is copied). Blocking: call it
+/// from a blocking thread. A row that does not have the shape the hub writes is an error.
+pub fn scan_sqlite_file(
+    path: &std::path::Path,
+    from_seq: i64,
+    to_seq: i64,
+    mut visit: impl FnMut(&BorrowedRow<'_>),
+) -> Result<(), StoreError> {
+    use rusqlite::OpenFlags;
+    use rusqlite::types::ValueRef;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut stmt = conn.prepare(
+        "SELECT seq, id, at, request_id, client_addr, principal_subject, principal_organisation, \
+         principal_roles, purpose, justification, break_glass, operation_name, \
+         registered_operation, query_hash, outcome, reads, subjects, prev_hash, entry_hash \
+         FROM access_log WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([from_seq, to_seq])?;
+    let corrupt = |column| StoreError::Corrupt {
+        table: "access_log",
+        column,
+    };
+    while let Some(row) = rows.next()? {
+        let text = |i: usize, column: &'static str| -> Result<&str, StoreError> {
+            match row.get_ref(i)? {
+                ValueRef::Text(t) => std::str::from_utf8(t).map_err(|_| corrupt(column)),
+                _ => Err(corrupt(column)),
+            }
+        };
+        let opt = |i: usize, column: &'static str| -> Result<Option<&str>, StoreError> {
+            match row.get_ref(i)? {
+                ValueRef::Null => Ok(None),
+                ValueRef::Text(t) => std::str::from_utf8(t)
+                    .map(Some)
+                    .map_err(|_| corrupt(column)),
+                _ => Err(corrupt(column)),
+            }
+        };
+        let id = match row.get_ref(1)? {
+            ValueRef::Blob(b) => Uuid::from_slice(b).map_err(|_| corrupt("id"))?,
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| Uuid::parse_str(t).ok())
+                .ok_or(corrupt("id"))?,
+            _ => return Err(corrupt("id")),
+        };
+        visit(&BorrowedRow {
+            seq: row.get_ref(0)?.as_i64().map_err(|_| corrupt("seq"))?,
+            id,
+            at: text(2, "at")?,
+            request_id: text(3, "request_id")?,
+            client_addr: opt(4, "client_addr")?,
+            principal_subject: text(5, "principal_subject")?,
+            principal_organisation: text(6, "principal_organisation")?,
+            principal_roles: text(7, "principal_roles")?,
+            purpose: opt(8, "purpose")?,
+            justification: opt(9, "justification")?,
+            break_glass: row
+                .get_ref(10)?
+                .as_i64()
+                .map_err(|_| corrupt("break_glass"))?
+                != 0,
+            operation_name: opt(11, "operation_name")?,
+            registered_operation: opt(12, "registered_operation")?,
+            query_hash: text(13, "query_hash")?,
+            outcome: text(14, "outcome")?,
+            reads: text(15, "reads")?,
+            subjects: opt(16, "subjects")?,
+            prev_hash: text(17, "prev_hash")?,
+            entry_hash: text(18, "entry_hash")?,
+        });
+    }
+    Ok(())
+}
+
+/// The entries at positions `[from_seq, to_seq)`, in order.
+pub async fn entries_between(
+    conn: &impl ConnectionTrait,
+    from_seq: i64,
+    to_seq: i64,
+) -> Result<Vec<LogRow>, StoreError> {
+    let rows = access_log::Entity::find()
+        .filter(access_log::Column::Seq.gte(from_seq))
+        .filter(access_log::Column::Seq.lt(to_seq))
+        .order_by_asc(access_log::Column::Seq)
+        .all(conn)
+        .await?;
+    rows_of(conn, rows).await
+}
+
 /// Stored rows as [`LogRow`]s: subjects from the entry's own column, or for entries written
 /// before it existed, from the subject index.
 async fn rows_of(

@@ -535,3 +535,31 @@ async fn the_board_sees_when_the_chain_was_verified_and_where_it_broke() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn verify_reads_json_as_stored_and_still_names_a_changed_read() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 20).await;
+        logged_reads(&app, 4).await;
+        let log = AccessLog::new(app.store.clone());
+        drop_guards(&app).await;
+        // The same JSON spelt differently is the same entry: verify decodes what it cannot
+        // hash as stored.
+        app.exec(
+            &[r#"UPDATE access_log SET reads = replace(reads, '":', '": ') WHERE seq = 3"#],
+            &["UPDATE access_log SET reads = reads::text::jsonb WHERE seq = 3"],
+        )
+        .await;
+        let report = log.verify(1).await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        // A changed value inside the reads is a changed entry.
+        app.exec(
+            &[r#"UPDATE access_log SET reads = json_set(reads, '$.rules', 'P-X@9') WHERE seq = 2"#],
+            &[r#"UPDATE access_log SET reads = jsonb_set(reads, '{rules}', '"P-X@9"') WHERE seq = 2"#],
+        )
+        .await;
+        let report = log.verify(1).await.unwrap();
+        assert_eq!(report.first_break, Some((2, Break::Changed)));
+    })
+    .await;
+}
