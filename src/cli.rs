@@ -9,6 +9,7 @@ pub mod connector_cmd;
 pub mod demo;
 pub mod feeds;
 pub mod hub;
+mod link_cmd;
 mod operations_cmd;
 pub mod protocol_cmd;
 pub mod sync_cmd;
@@ -87,6 +88,8 @@ pub enum Command {
         #[command(subcommand)]
         command: protocol_cmd::ProtocolCommand,
     },
+    /// Link the records of CSV files probabilistically: deduplicate one, or link two.
+    Link(link_cmd::LinkArgs),
     /// Register, list or withdraw the operations partner applications may run.
     Operations {
         #[command(subcommand)]
@@ -171,6 +174,10 @@ impl Cli {
             }
             Command::Connector { command } => connector_cmd::run(command),
             Command::Protocol { command } => protocol_cmd::run(command),
+            Command::Link(args) => {
+                quiet("warn");
+                link_cmd::run(args)
+            }
             Command::Operations { command } => {
                 quiet("warn");
                 operations_cmd::run(command).await

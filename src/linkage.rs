@@ -14,6 +14,8 @@
 //!
 //! Limits: imports `model` only.
 
+pub mod probabilistic;
+
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;

@@ -248,3 +248,247 @@ fn operations_are_registered_listed_and_withdrawn_from_the_command_line() {
     assert!(!ok);
     assert!(err.contains("name the operation"), "{err}");
 }
+
+/// People for the `kinship link` tests: `n` distinct people, then a second record for some of
+/// them typed the way another agency would (a typo, names swapped, a diminutive, day and month
+/// swapped, a new postcode). Returns the CSV and the true duplicate pairs.
+fn people(n: usize) -> (String, Vec<(String, String)>) {
+    let given = [
+        "Oliver", "George", "Harry", "Jack", "Amelia", "Olivia", "Isla", "Emily", "Mohammed",
+        "Aisha", "Jacob", "Noah", "Charlie", "Sophia", "Grace", "Lily", "Thomas", "William",
+        "James", "Ella", "Freya", "Ava", "Mia", "Leo", "Oscar", "Arthur", "Zara", "Ruby",
+    ];
+    let family = [
+        "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Johnson",
+        "Roberts", "Robinson", "Thompson", "Wright", "Walker", "White", "Edwards", "Hughes",
+        "Green", "Hall", "Lewis", "Patel", "Khan", "Nowak", "Okafor", "Mensah", "Kowalski",
+    ];
+    let mut seed: u64 = 42;
+    let mut next = |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % m
+    };
+    let mut csv = String::from("pid,first,last,dob,sex,postcode\n");
+    let mut truth = Vec::new();
+    for i in 0..n {
+        let (g, f) = (given[next(given.len())], family[next(family.len())]);
+        let (y, m, d) = (2005 + next(19), 1 + next(12), 1 + next(28));
+        let sex = if next(2) == 0 { "F" } else { "M" };
+        let pc = format!(
+            "LS{} {}{}{}",
+            1 + next(28),
+            1 + next(9),
+            ["A", "B", "D"][next(3)],
+            ["L", "N", "P"][next(3)]
+        );
+        csv.push_str(&format!("p{i},{g},{f},{y}-{m:02}-{d:02},{sex},{pc}\n"));
+        if i % 4 == 0 {
+            let (mut g2, mut f2, mut dob2, mut pc2) = (
+                g.to_owned(),
+                f.to_owned(),
+                format!("{y}{m:02}{d:02}"),
+                pc.clone(),
+            );
+            match (i / 4) % 5 {
+                0 => g2 = format!("{}{}", &g[..1], &g[2..]),
+                1 => std::mem::swap(&mut g2, &mut f2),
+                2 if g == "William" || g == "Thomas" || g == "James" => g2 = g[..3].to_owned(),
+                3 if d <= 12 => dob2 = format!("{y}{d:02}{m:02}"),
+                _ => pc2 = format!("LS{} 9ZZ", 1 + next(28)),
+            }
+            csv.push_str(&format!("q{i},{g2},{f2},{dob2},{sex},{pc2}\n"));
+            truth.push((format!("p{i}"), format!("q{i}")));
+        }
+    }
+    (csv, truth)
+}
+
+#[test]
+fn link_deduplicates_a_file_finding_typos_swaps_and_diminutives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, truth) = people(2_000);
+    let input = dir.path().join("people.csv");
+    std::fs::write(&input, csv).unwrap();
+    let output = dir.path().join("pairs.csv");
+    let (ok, _, err) = run(kinship()
+        .args([
+            "link",
+            "--id",
+            "pid",
+            "--map",
+            "given_name=first,family_name=last,date_of_birth=dob,sex=sex,postcode=postcode",
+            "--explain",
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("2500 records") && err.contains("pairs compared"),
+        "a summary: {err}"
+    );
+    let pairs = std::fs::read_to_string(&output).unwrap();
+    let mut lines = pairs.lines();
+    assert_eq!(lines.next(), Some("id_l,id_r,score,explain"));
+    let linked: std::collections::HashSet<(String, String)> = lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let score: f64 = f[2].parse().unwrap();
+            assert!((0.0..=1.0).contains(&score));
+            assert!(f[3].contains("name="), "weights explained: {l}");
+            (score >= 0.9).then(|| {
+                let (a, b) = (f[0].to_owned(), f[1].to_owned());
+                if a < b { (a, b) } else { (b, a) }
+            })
+        })
+        .collect();
+    let truth: std::collections::HashSet<(String, String)> = truth.into_iter().collect();
+    let found = linked.intersection(&truth).count() as f64;
+    let (precision, recall) = (found / linked.len() as f64, found / truth.len() as f64);
+    assert!(
+        precision >= 0.97 && recall >= 0.97,
+        "precision {precision}, recall {recall}"
+    );
+}
+
+#[test]
+fn link_never_pairs_records_with_different_nhs_numbers_and_links_two_files_one_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, _) = people(400);
+    let mut left = String::from("pid,first,last,dob,postcode,nhs\n");
+    let mut right = left.clone();
+    for (i, line) in csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with('p'))
+        .enumerate()
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        left.push_str(&format!("{},{},{},{},{},\n", f[0], f[1], f[2], f[3], f[5]));
+        if i < 100 {
+            // The same person in the second file; the first 10 with a different NHS number on
+            // each side, which rules the pair out whatever else agrees.
+            let (nl, nr) = if i < 10 {
+                ("4010232137", "9434765919")
+            } else {
+                ("", "")
+            };
+            if i < 10 {
+                left = left.trim_end_matches(",\n").to_owned() + &format!(",{nl}\n");
+            }
+            right.push_str(&format!("r{i},{},{},{},{},{nr}\n", f[1], f[2], f[3], f[5]));
+        }
+    }
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&a, left).unwrap();
+    std::fs::write(&b, right).unwrap();
+    let output = dir.path().join("pairs.csv");
+    let (ok, _, err) = run(kinship()
+        .args([
+            "link",
+            "--id",
+            "pid",
+            "--map",
+            "given_name=first,family_name=last,date_of_birth=dob,postcode=postcode,nhs_number=nhs",
+            "--input",
+        ])
+        .arg(&a)
+        .arg("--input")
+        .arg(&b)
+        .arg("--output")
+        .arg(&output));
+    assert!(ok, "{err}");
+    let pairs = std::fs::read_to_string(&output).unwrap();
+    for line in pairs.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(
+            f[0].starts_with('p') && f[1].starts_with('r'),
+            "first file to second only: {line}"
+        );
+        let i: usize = f[1][1..].parse().unwrap();
+        assert!(
+            i >= 10,
+            "a pair with different NHS numbers was kept: {line}"
+        );
+    }
+    let strong = pairs
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap() >= 0.9)
+        .count();
+    assert!(strong >= 85, "{strong} of 90 pairs linked:\n{pairs}");
+}
+
+#[test]
+fn link_names_the_file_line_and_column_of_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.csv");
+    let out = dir.path().join("out.csv");
+    let link = |content: &str, id: &str, map: &str| {
+        std::fs::write(&file, content).unwrap();
+        let (ok, _, err) = run(kinship()
+            .args(["link", "--id", id, "--map", map, "--input"])
+            .arg(&file)
+            .arg("--output")
+            .arg(&out));
+        assert!(!ok, "refused");
+        err
+    };
+    let good = "pid,first,last\n1,Ann,Lee\n2,Bob,Ray\n";
+    let err = link(good, "pid", "given_name=first,shoe_size=last");
+    assert!(
+        err.contains("unknown field `shoe_size`") && err.contains("given_name"),
+        "{err}"
+    );
+    let err = link(good, "person", "given_name=first");
+    assert!(
+        err.contains("in.csv: line 1: no id column `person`"),
+        "{err}"
+    );
+    let err = link(good, "pid", "given_name=forename");
+    assert!(
+        err.contains("no column `forename` (mapped to given_name)"),
+        "{err}"
+    );
+    let err = link(
+        "pid,first\n1,Ann\n2,Bob\n1,Cat\n",
+        "pid",
+        "given_name=first",
+    );
+    assert!(
+        err.contains("in.csv: line 4: column `pid`: duplicate id (first on line 2)"),
+        "{err}"
+    );
+    let err = link("pid,first\n1,Ann\n2,Bob,extra\n", "pid", "given_name=first");
+    assert!(
+        err.contains("in.csv: line 3: 3 fields where the header has 2"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Bob") && !err.contains("extra"),
+        "no values from the file: {err}"
+    );
+    let err = link("pid,first\n1,Ann\n,Bob\n", "pid", "given_name=first");
+    assert!(
+        err.contains("line 3: column `pid`: the id is empty"),
+        "{err}"
+    );
+    let missing = dir.path().join("nowhere.csv");
+    let (ok, _, err) = run(kinship()
+        .args([
+            "link",
+            "--id",
+            "pid",
+            "--map",
+            "given_name=first",
+            "--input",
+        ])
+        .arg(&missing)
+        .arg("--output")
+        .arg(&out));
+    assert!(!ok);
+    assert!(err.contains("nowhere.csv: cannot read"), "{err}");
+}
