@@ -9,6 +9,7 @@
 //!
 //! Limits: pure computation, no IO; imports `model` and the connector SDK's envelope types.
 
+pub mod corpus;
 pub mod envelopes;
 mod generate;
 mod names;

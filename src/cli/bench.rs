@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// Access-log appends per second with concurrent writers (SQLite, and PostgreSQL given a
     /// URL), and `audit verify` over a million entries.
     Log(log::LogArgs),
+    /// Precision, recall and F1 of probabilistic linkage against a generated corpus's truth,
+    /// with blocking recall, pairs compared, records per second and peak memory.
+    Link(link::LinkArgs),
     /// Serves a population as agency feeds for `bench sync` (run by it as a child process,
     /// so the feeds' memory is not counted as the sync's).
     #[command(hide = true)]
@@ -34,6 +37,7 @@ pub enum BenchCommand {
 }
 
 mod gate;
+mod link;
 mod log;
 mod sync;
 
@@ -62,6 +66,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         BenchCommand::Sync(args) => sync::run(args).await,
         BenchCommand::Gate(args) => gate::run(args).await,
         BenchCommand::Log(args) => log::run(args).await,
+        BenchCommand::Link(args) => link::run(args),
         BenchCommand::Feeds(args) => sync::feeds(args).await,
     }
 }

@@ -212,16 +212,24 @@ pub fn diminutive(a: &str, b: &str) -> bool {
     })
 }
 
+/// The match probability at or above which two records are the same person; between the
+/// lower threshold (`kinship link --threshold`, 0.5 by default) and this, a person reviews.
+pub const LINK_THRESHOLD: f64 = 0.9;
+
 /// The comparisons, each graded into levels (0 = disagree; higher agrees more).
-const COMPARISONS: [(&str, usize); 7] = [
+const COMPARISONS: [(&str, usize); N] = [
     ("name", 7),
     ("date_of_birth", 4),
-    ("postcode", 4),
-    ("address_line", 3),
-    ("locality", 2),
+    ("address", 5),
     ("sex", 2),
     ("identifier", 2),
 ];
+
+/// How many comparisons there are.
+const N: usize = 5;
+
+/// People move: whatever EM says, at least this share of matches disagree on the address.
+const MOVED: f64 = 0.05;
 
 const NAME_LEVELS: [&str; 7] = [
     "names disagree",
@@ -238,11 +246,12 @@ const DOB_LEVELS: [&str; 4] = [
     "day and month swapped",
     "dates of birth agree",
 ];
-const POSTCODE_LEVELS: [&str; 4] = [
-    "postcodes disagree",
-    "same postcode district",
+const ADDRESS_LEVELS: [&str; 5] = [
+    "addresses disagree",
+    "same town or postcode district",
     "same postcode sector",
-    "postcodes agree",
+    "same postcode",
+    "same postcode and address line",
 ];
 
 fn jw(a: &str, b: &str) -> f64 {
@@ -251,7 +260,7 @@ fn jw(a: &str, b: &str) -> f64 {
 
 /// The level of each comparison for a pair (`None` where either side lacks the field), and
 /// whether the pair conflicts on a strong identifier.
-fn compare(l: &Record, r: &Record) -> ([Option<u8>; 7], bool) {
+fn compare(l: &Record, r: &Record) -> ([Option<u8>; N], bool) {
     fn both<'a>(a: &'a Option<String>, b: &'a Option<String>) -> Option<(&'a str, &'a str)> {
         Some((a.as_deref()?, b.as_deref()?))
     }
@@ -301,6 +310,8 @@ fn compare(l: &Record, r: &Record) -> ([Option<u8>; 7], bool) {
             _ => 0,
         }
     });
+    // One comparison for where someone lives: postcode, address line and town move together,
+    // so counting them apart would count one move three times.
     let postcode = both(&l.postcode, &r.postcode).map(|(a, b)| {
         if a == b {
             return 3;
@@ -321,16 +332,16 @@ fn compare(l: &Record, r: &Record) -> ([Option<u8>; 7], bool) {
             0
         }
     });
-    let address = both(&l.address_line, &r.address_line).map(|(a, b)| {
-        if a == b {
-            2
-        } else if jw(a, b) >= 0.88 {
-            1
-        } else {
-            0
-        }
-    });
-    let locality = both(&l.locality, &r.locality).map(|(a, b)| u8::from(a == b));
+    let line = both(&l.address_line, &r.address_line).map(|(a, b)| a == b || jw(a, b) >= 0.88);
+    let town = both(&l.locality, &r.locality).map(|(a, b)| a == b);
+    let address = match (postcode, line, town) {
+        (Some(3), Some(true), _) => Some(4),
+        (Some(p), _, _) if p > 0 => Some(p),
+        (None, Some(true), _) => Some(3),
+        (_, _, Some(true)) => Some(1),
+        (None, None, None) => None,
+        _ => Some(0),
+    };
     let sex = both(&l.sex, &r.sex).map(|(a, b)| u8::from(a == b));
     let nhs = both(&l.nhs_number, &r.nhs_number).map(|(a, b)| a == b);
     let upn = both(&l.upn, &r.upn).map(|(a, b)| a == b);
@@ -340,10 +351,7 @@ fn compare(l: &Record, r: &Record) -> ([Option<u8>; 7], bool) {
         (Some(false), _) | (_, Some(false)) => Some(0),
         _ => None,
     };
-    (
-        [name, dob, postcode, address, locality, sex, identifier],
-        conflict,
-    )
+    ([name, dob, address, sex, identifier], conflict)
 }
 
 /// Soundex of a normalised name: the phonetic code blocking uses.
@@ -379,7 +387,11 @@ fn soundex(name: &str) -> String {
 }
 
 /// The blocking rules: a pair is a candidate when any rule gives both records the same key.
-/// Each keeps blocks small on real person data while together they lose almost no true pair.
+/// Names enter as an unordered pair, so names typed the other way round still meet. Together
+/// the rules lose almost no true pair (a typo changes a name's initial rarely, its sound
+/// less often than its spelling) while each keeps blocks small at a million records: date of
+/// birth with the names' initials; the names' sounds with the year of birth (for a wrong day
+/// or month); the names' sounds with the postcode district (for a wrong year); NHS number; UPN.
 fn block_keys(r: &Record) -> [Option<String>; 5] {
     let year = r
         .dob
@@ -390,25 +402,45 @@ fn block_keys(r: &Record) -> [Option<String>; 5] {
         .as_deref()
         .filter(|p| p.len() >= 5)
         .map(|p| &p[..p.len() - 3]);
+    let pair = |a: String, b: String| {
+        if a <= b {
+            format!("{a}|{b}")
+        } else {
+            format!("{b}|{a}")
+        }
+    };
+    let initials = r
+        .given
+        .as_deref()
+        .zip(r.family.as_deref())
+        .map(|(g, f)| pair(g.chars().take(1).collect(), f.chars().take(1).collect()));
+    let sounds = r
+        .given
+        .as_deref()
+        .zip(r.family.as_deref())
+        .map(|(g, f)| pair(soundex(g), soundex(f)));
     [
-        r.dob.clone(),
-        r.family
+        r.dob
+            .as_deref()
+            .zip(initials)
+            .map(|(d, i)| format!("{d}|{i}")),
+        sounds
             .as_deref()
             .zip(year.as_deref())
-            .map(|(f, y)| format!("{}|{y}", soundex(f))),
-        r.given
+            .map(|(s, y)| format!("{s}|{y}")),
+        sounds
             .as_deref()
-            .zip(r.family.as_deref())
             .zip(district)
-            .map(|((g, f), d)| format!("{}|{}|{d}", soundex(g), soundex(f))),
+            .map(|(s, d)| format!("{s}|{d}")),
         r.nhs_number.clone(),
         r.upn.clone(),
     ]
 }
 
-/// The comparisons each blocking rule forces to agree (indexes into [`COMPARISONS`]): date
-/// of birth; family name and year of birth; names and postcode district; NHS number; UPN.
-const RULE_EXCLUDES: [&[usize]; 5] = [&[1], &[0, 1], &[0, 2], &[6], &[6]];
+/// The comparisons each blocking rule forces to agree (indexes into [`COMPARISONS`]): date of
+/// birth (the initials leave the names' comparison informative); names and date of birth;
+/// names and address; NHS number; UPN.
+const RULE_EXCLUDES: [&[usize]; 5] = [&[1], &[0, 1], &[0, 2], &[4], &[4]];
 
 /// Blocks larger than this are not compared within (a value shared by thousands of records,
 /// a placeholder date say, tells nothing); they are counted in the summary.
@@ -428,7 +460,7 @@ pub struct Scored {
     pub r: u32,
     pub probability: f64,
     /// The match weight (log2 Bayes factor) of each comparison, `None` where missing.
-    pub weights: [Option<f64>; 7],
+    pub weights: [Option<f64>; N],
 }
 
 /// What a run did.
@@ -554,7 +586,7 @@ impl Linker<'_> {
         let mut summary = Summary::default();
         let pairs = self.candidates(&mut summary);
         summary.pairs_compared = pairs.len() as u64;
-        let compared: Vec<([Option<u8>; 7], bool)> = pairs
+        let compared: Vec<([Option<u8>; N], bool)> = pairs
             .iter()
             .map(|&(l, r, _)| compare(&self.left[l as usize], &self.right()[r as usize]))
             .collect();
@@ -581,7 +613,7 @@ impl Linker<'_> {
         for (rule, excluded) in RULE_EXCLUDES.iter().enumerate() {
             // Every candidate pair the rule would produce, not only those no earlier rule did:
             // a rule's pairs must be a fair sample of what agrees on its key.
-            let in_rule: Vec<&[Option<u8>; 7]> = pairs
+            let in_rule: Vec<&[Option<u8>; N]> = pairs
                 .iter()
                 .zip(&compared)
                 .filter(|((l, r, _), (_, conflict))| {
@@ -666,6 +698,14 @@ impl Linker<'_> {
             None => nl.min(nr) / 2.0,
         };
         let lambda = (matches / all_pairs.max(1.0)).clamp(1e-12, 0.5);
+        let mut m = m;
+        if m[2][0] < MOVED {
+            let rest: f64 = m[2][1..].iter().sum();
+            m[2][0] = MOVED;
+            m[2][1..]
+                .iter_mut()
+                .for_each(|x| *x *= (1.0 - MOVED) / rest);
+        }
         let model = Model { m, u, lambda };
         summary.lambda = lambda;
         let tf = self.name_frequencies();
@@ -736,8 +776,8 @@ fn normalise(counts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
 
 impl Model {
     /// The match weight (log2 m/u) of each comparison; `name_u` replaces u for an exact name.
-    fn weights(&self, levels: &[Option<u8>; 7], name_u: Option<f64>) -> [Option<f64>; 7] {
-        let mut out = [None; 7];
+    fn weights(&self, levels: &[Option<u8>; N], name_u: Option<f64>) -> [Option<f64>; N] {
+        let mut out = [None; N];
         for (c, level) in levels.iter().enumerate() {
             if let Some(level) = level {
                 let l = *level as usize;
@@ -753,7 +793,7 @@ impl Model {
     }
 
     /// [`Model::posterior`] leaving out some comparisons, and with no name frequencies.
-    fn posterior_without(&self, levels: &[Option<u8>; 7], excluded: &[usize]) -> f64 {
+    fn posterior_without(&self, levels: &[Option<u8>; N], excluded: &[usize]) -> f64 {
         let mut kept = *levels;
         for c in excluded {
             kept[*c] = None;
@@ -762,7 +802,7 @@ impl Model {
     }
 
     /// The probability that a pair with these levels is a match.
-    fn posterior(&self, levels: &[Option<u8>; 7], name_u: Option<f64>) -> f64 {
+    fn posterior(&self, levels: &[Option<u8>; N], name_u: Option<f64>) -> f64 {
         let prior = (self.lambda / (1.0 - self.lambda)).log2();
         let total: f64 = prior + self.weights(levels, name_u).iter().flatten().sum::<f64>();
         1.0 / (1.0 + 2f64.powf(-total))
@@ -775,13 +815,13 @@ pub fn describe(comparison: usize, level: u8) -> String {
     match comparison {
         0 => NAME_LEVELS[level as usize].to_owned(),
         1 => DOB_LEVELS[level as usize].to_owned(),
-        2 => POSTCODE_LEVELS[level as usize].to_owned(),
+        2 => ADDRESS_LEVELS[level as usize].to_owned(),
         _ => format!("{name} level {level}"),
     }
 }
 
 /// The comparisons' names, in the order of [`Scored::weights`].
-pub fn comparison_names() -> [&'static str; 7] {
+pub fn comparison_names() -> [&'static str; N] {
     COMPARISONS.map(|(n, _)| n)
 }
 

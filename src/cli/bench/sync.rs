@@ -98,7 +98,7 @@ pub async fn feeds(args: FeedsArgs) -> Result<(), CliError> {
 }
 
 /// Peak resident memory of this process since start or the last reset, in bytes.
-fn peak_rss() -> Option<u64> {
+pub(super) fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: u64 = status
         .lines()
@@ -112,7 +112,7 @@ fn peak_rss() -> Option<u64> {
 }
 
 /// Resets the peak so the next phase is measured alone.
-fn reset_peak() {
+pub(super) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
