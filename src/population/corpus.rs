@@ -166,10 +166,10 @@ pub fn linkage_corpus(records: usize, seed: u64, noise: &Noise) -> Vec<CorpusRec
 
 fn corrupt(rng: &mut ChaCha8Rng, r: &mut CorpusRecord, dob: chrono::NaiveDate, noise: &Noise) {
     use chrono::Datelike;
-    if rng.random_bool(noise.diminutive) {
-        if let Some(n) = names::nickname(&r.given) {
-            r.given = n.to_owned();
-        }
+    if rng.random_bool(noise.diminutive)
+        && let Some(n) = names::nickname(&r.given)
+    {
+        r.given = n.to_owned();
     }
     if rng.random_bool(noise.typo_given) {
         r.given = typo(rng, &r.given);
