@@ -185,7 +185,7 @@ fn canonical(row: &LogRow) -> Vec<u8> {
 
 /// The hash of a row borrowed from SQLite, when it is the one stored: `None` when anything
 /// differs (the caller then checks the entry the slow way, which names what changed).
-fn borrowed_entry_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
+fn borrowed_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
     use serde_json::value::RawValue;
     fn raw(text: &str) -> Option<&RawValue> {
         serde_json::from_str(text).ok()
@@ -213,8 +213,7 @@ fn borrowed_entry_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
         subjects: raw(row.subjects?)?,
         prev_hash: row.prev_hash,
     };
-    let computed = hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?));
-    (computed == row.entry_hash).then_some(computed)
+    Some(hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?)))
 }
 
 /// The links of `[from, to)` read straight from a SQLite file, or `None` when some entry
@@ -230,7 +229,7 @@ fn borrowed_links(
         if !all_fast {
             return;
         }
-        match borrowed_entry_hash(r) {
+        match borrowed_hash(r).filter(|h| h == r.entry_hash) {
             Some(computed) => links.push(Link {
                 seq: r.seq,
                 prev_hash: r.prev_hash.to_owned(),
@@ -247,31 +246,8 @@ fn borrowed_links(
 /// [`entry_hash`] gives when that text is what the hub wrote (compact, sorted keys), which it
 /// is on SQLite. `None` when a JSON column is not valid JSON or its subjects are not in it.
 fn raw_entry_hash(row: &RawLogRow) -> Option<String> {
-    use serde_json::value::RawValue;
-    fn raw(text: &str) -> Option<&RawValue> {
-        serde_json::from_str(text).ok()
-    }
-    let c = Canonical {
-        seq: row.seq,
-        id: &row.id,
-        at: canonical_at(&row.at),
-        request_id: &row.request_id,
-        client_addr: row.client_addr.as_deref(),
-        principal_subject: &row.principal_subject,
-        principal_organisation: &row.principal_organisation,
-        principal_roles: raw(&row.principal_roles)?,
-        purpose: row.purpose.as_deref(),
-        justification: row.justification.as_deref(),
-        break_glass: row.break_glass,
-        operation_name: row.operation_name.as_deref(),
-        registered_operation: row.registered_operation.as_deref(),
-        query_hash: &row.query_hash,
-        outcome: &row.outcome,
-        reads: raw(&row.reads)?,
-        subjects: raw(row.subjects.as_deref()?)?,
-        prev_hash: &row.prev_hash,
-    };
-    Some(hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?)))
+    let at = row.at.to_rfc3339();
+    borrowed_hash(&row.borrowed(&at))
 }
 
 /// The hash of a row, hex.

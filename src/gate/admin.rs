@@ -73,7 +73,7 @@ fn run_view(r: rows::Run) -> RunView {
 }
 
 impl RequestGate {
-    fn require_admin(&self, what: &str) -> Result<(), GateError> {
+    pub(super) fn require_admin(&self, what: &str) -> Result<(), GateError> {
         let p = self.principal();
         if p.has_role(Role::SystemAdmin) || p.has_role(Role::Dpo) {
             Ok(())

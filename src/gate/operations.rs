@@ -308,17 +308,6 @@ pub struct OperationUse {
 }
 
 impl RequestGate {
-    fn require_operations_admin(&self, what: &str) -> Result<(), GateError> {
-        let p = self.principal();
-        if p.has_role(Role::SystemAdmin) || p.has_role(Role::Dpo) {
-            Ok(())
-        } else {
-            Err(GateError::Forbidden(format!(
-                "`{what}` needs the system_admin or dpo role"
-            )))
-        }
-    }
-
     /// The registered operations with their use: for the board, the DPO and administrators.
     pub async fn registered_operations(&self) -> Result<Vec<OperationUse>, GateError> {
         let p = self.principal();
@@ -336,7 +325,7 @@ impl RequestGate {
 
     /// Registers one operation for an application. Returns its id and whether it was new.
     pub async fn register_operation(&self, op: NewOperation) -> Result<(String, bool), GateError> {
-        self.require_operations_admin("registerOperation")?;
+        self.require_admin("registerOperation")?;
         let registry = &self.inner.gate.operations;
         let added = registry
             .register(std::slice::from_ref(&op), &self.principal().subject)
@@ -360,7 +349,7 @@ impl RequestGate {
 
     /// Withdraws a registered operation.
     pub async fn withdraw_operation(&self, id: &str) -> Result<bool, GateError> {
-        self.require_operations_admin("withdrawOperation")?;
+        self.require_admin("withdrawOperation")?;
         let done = self.inner.gate.operations.withdraw(id).await?;
         self.act(serde_json::json!({
             "action": "withdraw_operation",

@@ -392,7 +392,9 @@ fn soundex(name: &str) -> String {
 /// less often than its spelling) while each keeps blocks small at a million records: date of
 /// birth with the names' initials; the names' sounds with the year of birth (for a wrong day
 /// or month); the names' sounds with the postcode district (for a wrong year); NHS number; UPN.
-fn block_keys(r: &Record) -> [Option<String>; 5] {
+type BlockKeys = [Option<String>; 5];
+
+fn block_keys(r: &Record) -> BlockKeys {
     let year = r
         .dob
         .as_deref()
@@ -486,19 +488,22 @@ impl Linker<'_> {
         self.right.unwrap_or(self.left)
     }
 
-    /// Candidate pairs from the blocking rules, each once.
-    fn candidates(&self, summary: &mut Summary) -> Vec<(u32, u32, u8)> {
-        let rules = block_keys(&Record::default()).len();
-        let left_keys: Vec<_> = self.left.iter().map(block_keys).collect();
-        let right_keys: Vec<_> = match self.right {
-            Some(r) => r.iter().map(block_keys).collect(),
-            None => Vec::new(),
-        };
-        let right_keys = if self.right.is_some() {
-            &right_keys
-        } else {
-            &left_keys
-        };
+    /// Each record's blocking keys, left then right (`None` when deduplicating).
+    fn keys(&self) -> (Vec<BlockKeys>, Option<Vec<BlockKeys>>) {
+        (
+            self.left.iter().map(block_keys).collect(),
+            self.right.map(|r| r.iter().map(block_keys).collect()),
+        )
+    }
+
+    /// Candidate pairs from the blocking rules, each once, with the first rule that gave it.
+    fn candidates(
+        &self,
+        left_keys: &[BlockKeys],
+        right_keys: &[BlockKeys],
+        summary: &mut Summary,
+    ) -> Vec<(u32, u32, u8)> {
+        let rules = RULE_EXCLUDES.len();
         let mut out = Vec::new();
         for rule in 0..rules {
             let mut blocks: HashMap<&str, (Vec<u32>, Vec<u32>)> = HashMap::new();
@@ -584,7 +589,9 @@ impl Linker<'_> {
     /// that match, estimated from the pairs agreeing on date of birth.
     pub fn run(&self) -> (Vec<Scored>, Summary) {
         let mut summary = Summary::default();
-        let pairs = self.candidates(&mut summary);
+        let (left_keys, right_keys) = self.keys();
+        let right_keys = right_keys.as_deref().unwrap_or(&left_keys);
+        let pairs = self.candidates(&left_keys, right_keys, &mut summary);
         summary.pairs_compared = pairs.len() as u64;
         let compared: Vec<([Option<u8>; N], bool)> = pairs
             .iter()
@@ -600,16 +607,6 @@ impl Linker<'_> {
             .collect();
         let mut estimates: Vec<Vec<Vec<f64>>> = vec![Vec::new(); COMPARISONS.len()];
         let mut dob_rule: Option<(f64, usize)> = None;
-        let left_keys: Vec<_> = self.left.iter().map(block_keys).collect();
-        let right_keys: Vec<_> = match self.right {
-            Some(r) => r.iter().map(block_keys).collect(),
-            None => Vec::new(),
-        };
-        let right_keys = if self.right.is_some() {
-            &right_keys
-        } else {
-            &left_keys
-        };
         for (rule, excluded) in RULE_EXCLUDES.iter().enumerate() {
             // Every candidate pair the rule would produce, not only those no earlier rule did:
             // a rule's pairs must be a fair sample of what agrees on its key.

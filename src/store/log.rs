@@ -149,6 +149,33 @@ pub struct RawLogRow {
     pub entry_hash: String,
 }
 
+impl RawLogRow {
+    /// The row borrowed, with its time written as `at`.
+    pub fn borrowed<'a>(&'a self, at: &'a str) -> BorrowedRow<'a> {
+        BorrowedRow {
+            seq: self.seq,
+            id: self.id,
+            at,
+            request_id: &self.request_id,
+            client_addr: self.client_addr.as_deref(),
+            principal_subject: &self.principal_subject,
+            principal_organisation: &self.principal_organisation,
+            principal_roles: &self.principal_roles,
+            purpose: self.purpose.as_deref(),
+            justification: self.justification.as_deref(),
+            break_glass: self.break_glass,
+            operation_name: self.operation_name.as_deref(),
+            registered_operation: self.registered_operation.as_deref(),
+            query_hash: &self.query_hash,
+            outcome: &self.outcome,
+            reads: &self.reads,
+            subjects: self.subjects.as_deref(),
+            prev_hash: &self.prev_hash,
+            entry_hash: &self.entry_hash,
+        }
+    }
+}
+
 /// The entries at positions `[from_seq, to_seq)`, in order, with their JSON columns as text.
 pub async fn raw_entries(
     conn: &impl ConnectionTrait,
