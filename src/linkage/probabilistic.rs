@@ -228,8 +228,12 @@ const COMPARISONS: [(&str, usize); N] = [
 /// How many comparisons there are.
 const N: usize = 5;
 
-/// People move: whatever EM says, at least this share of matches disagree on the address.
+/// People move: whatever EM says, at least this share of matches disagree on the address...
 const MOVED: f64 = 0.05;
+/// ...and at most this share. Unsupervised EM cannot tell a person who moved from two people
+/// who share a common name and a birthday (in a population of a million there are thousands),
+/// and left alone it counts the latter as moves and lets address disagreement say little.
+const MOVED_AT_MOST: f64 = 0.3;
 
 const NAME_LEVELS: [&str; 7] = [
     "names disagree",
@@ -696,68 +700,92 @@ impl Linker<'_> {
         };
         let lambda = (matches / all_pairs.max(1.0)).clamp(1e-12, 0.5);
         let mut m = m;
-        if m[2][0] < MOVED {
+        let moved = m[2][0].clamp(MOVED, MOVED_AT_MOST);
+        if moved != m[2][0] {
             let rest: f64 = m[2][1..].iter().sum();
-            m[2][0] = MOVED;
+            m[2][0] = moved;
             m[2][1..]
                 .iter_mut()
-                .for_each(|x| *x *= (1.0 - MOVED) / rest);
+                .for_each(|x| *x *= (1.0 - moved) / rest);
         }
         let model = Model { m, u, lambda };
         summary.lambda = lambda;
-        let tf = self.name_frequencies();
+        let tf = self.frequencies();
         let scored = pairs
             .iter()
             .zip(&compared)
             .map(|(&(l, r, _), (levels, conflict))| {
-                let name_u = (levels[0] == Some(6))
-                    .then(|| tf.exact_name(&self.left[l as usize]))
-                    .flatten();
+                let tf = tf.of(&self.left[l as usize], levels);
                 Scored {
                     l,
                     r,
                     probability: if *conflict {
                         0.0
                     } else {
-                        model.posterior(levels, name_u)
+                        model.posterior(levels, &tf)
                     },
-                    weights: model.weights(levels, name_u),
+                    weights: model.weights(levels, &tf),
                 }
             })
             .collect();
         (scored, summary)
     }
 
-    fn name_frequencies(&self) -> NameFrequencies {
-        let mut family: HashMap<String, f64> = HashMap::new();
-        let mut given: HashMap<String, f64> = HashMap::new();
-        let all = self.left.iter().chain(self.right.into_iter().flatten());
-        let mut n = 0.0;
-        for r in all {
-            if let (Some(g), Some(f)) = (&r.given, &r.family) {
-                *family.entry(f.clone()).or_default() += 1.0;
-                *given.entry(g.clone()).or_default() += 1.0;
-                n += 1.0;
+    fn frequencies(&self) -> Frequencies {
+        let mut f = Frequencies::default();
+        for r in self.left.iter().chain(self.right.into_iter().flatten()) {
+            if let (Some(g), Some(fam)) = (&r.given, &r.family) {
+                *f.family.entry(fam.clone()).or_default() += 1.0;
+                *f.given.entry((g.clone(), birth_year(r))).or_default() += 1.0;
+                *f.cohort.entry(birth_year(r)).or_default() += 1.0;
+                f.named += 1.0;
+            }
+            if let Some(d) = &r.dob {
+                *f.dob.entry(d.clone()).or_default() += 1.0;
+                f.dated += 1.0;
             }
         }
-        NameFrequencies { family, given, n }
+        f
     }
 }
 
-struct NameFrequencies {
-    family: HashMap<String, f64>,
-    given: HashMap<String, f64>,
-    n: f64,
+fn birth_year(r: &Record) -> Option<u16> {
+    r.dob.as_deref()?.get(..4)?.parse().ok()
 }
 
-impl NameFrequencies {
-    /// The chance that a random other record has this record's exact name: how much an exact
-    /// name agreement says depends on how common the name is.
-    fn exact_name(&self, r: &Record) -> Option<f64> {
-        let (g, f) = (r.given.as_ref()?, r.family.as_ref()?);
-        let p =
-            |map: &HashMap<String, f64>, k: &String| map.get(k).copied().unwrap_or(1.0) / self.n;
-        Some((p(&self.family, f) * p(&self.given, g)).max(1e-9))
+/// How common each value is, for weighting exact agreement on it: names (given names within
+/// their birth year, since a name's popularity follows the year) and dates of birth.
+#[derive(Default)]
+struct Frequencies {
+    family: HashMap<String, f64>,
+    given: HashMap<(String, Option<u16>), f64>,
+    cohort: HashMap<Option<u16>, f64>,
+    dob: HashMap<String, f64>,
+    named: f64,
+    dated: f64,
+}
+
+impl Frequencies {
+    /// For a pair agreeing exactly on name or date of birth, the chance that a random other
+    /// record has this record's value: u for that comparison.
+    fn of(&self, r: &Record, levels: &[Option<u8>; N]) -> [Option<f64>; N] {
+        let mut out = [None; N];
+        if levels[0] == Some(6)
+            && let (Some(g), Some(f)) = (&r.given, &r.family)
+        {
+            let year = birth_year(r);
+            let p_family = self.family.get(f).copied().unwrap_or(1.0) / self.named.max(1.0);
+            let p_given = self.given.get(&(g.clone(), year)).copied().unwrap_or(1.0)
+                / self.cohort.get(&year).copied().unwrap_or(1.0).max(1.0);
+            out[0] = Some((p_family * p_given).max(1e-12));
+        }
+        if levels[1] == Some(3)
+            && let Some(d) = &r.dob
+        {
+            out[1] =
+                Some((self.dob.get(d).copied().unwrap_or(1.0) / self.dated.max(1.0)).max(1e-12));
+        }
+        out
     }
 }
 
@@ -772,17 +800,14 @@ fn normalise(counts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
 }
 
 impl Model {
-    /// The match weight (log2 m/u) of each comparison; `name_u` replaces u for an exact name.
-    fn weights(&self, levels: &[Option<u8>; N], name_u: Option<f64>) -> [Option<f64>; N] {
+    /// The match weight (log2 m/u) of each comparison; `tf` replaces u where the pair agrees
+    /// exactly on a value whose own frequency is known.
+    fn weights(&self, levels: &[Option<u8>; N], tf: &[Option<f64>; N]) -> [Option<f64>; N] {
         let mut out = [None; N];
         for (c, level) in levels.iter().enumerate() {
             if let Some(level) = level {
                 let l = *level as usize;
-                let u = if c == 0 && name_u.is_some() {
-                    name_u.unwrap_or(self.u[c][l])
-                } else {
-                    self.u[c][l]
-                };
+                let u = tf[c].unwrap_or(self.u[c][l]);
                 out[c] = Some((self.m[c][l].max(1e-12) / u.max(1e-12)).log2());
             }
         }
@@ -795,13 +820,13 @@ impl Model {
         for c in excluded {
             kept[*c] = None;
         }
-        self.posterior(&kept, None)
+        self.posterior(&kept, &[None; N])
     }
 
     /// The probability that a pair with these levels is a match.
-    fn posterior(&self, levels: &[Option<u8>; N], name_u: Option<f64>) -> f64 {
+    fn posterior(&self, levels: &[Option<u8>; N], tf: &[Option<f64>; N]) -> f64 {
         let prior = (self.lambda / (1.0 - self.lambda)).log2();
-        let total: f64 = prior + self.weights(levels, name_u).iter().flatten().sum::<f64>();
+        let total: f64 = prior + self.weights(levels, tf).iter().flatten().sum::<f64>();
         1.0 / (1.0 + 2f64.powf(-total))
     }
 }
