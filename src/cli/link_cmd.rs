@@ -152,6 +152,10 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         return Err(failed("--threshold must be between 0 and 1".into()));
     }
     let map = mapping(&args.map)?;
+    // On a terminal, a spinner says which step is running; elsewhere it draws nothing.
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    progress.set_message("reading the input");
     let (left_ids, left) = read(&args.inputs[0], &args.id, &map)?;
     let right = match args.inputs.get(1) {
         Some(path) => Some(read(path, &args.id, &map)?),
@@ -161,7 +165,12 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         left: &left,
         right: right.as_ref().map(|(_, r)| r.as_slice()),
     };
+    progress.set_message(format!(
+        "blocking, estimating the model and scoring {} records",
+        left.len() + right.as_ref().map_or(0, |(_, r)| r.len())
+    ));
     let (scored, summary) = linker.run();
+    progress.set_message(format!("writing the pairs ({} compared)", summary.pairs_compared));
     let right_ids = right.as_ref().map_or(&left_ids, |(ids, _)| ids);
     let file = std::fs::File::create(&args.output)
         .map_err(|e| failed(format!("{}: cannot write: {e}", args.output.display())))?;
@@ -203,6 +212,7 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         })?;
     }
     w.flush()?;
+    progress.finish_and_clear();
     let records = left.len() + right.as_ref().map_or(0, |(_, r)| r.len());
     eprintln!(
         "link: {records} records, {} pairs compared, {kept} pairs kept (score >= {}), {:.2} s{}",
