@@ -170,7 +170,10 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         left.len() + right.as_ref().map_or(0, |(_, r)| r.len())
     ));
     let (scored, summary) = linker.run();
-    progress.set_message(format!("writing the pairs ({} compared)", summary.pairs_compared));
+    progress.set_message(format!(
+        "writing the pairs ({} compared)",
+        summary.pairs_compared
+    ));
     let right_ids = right.as_ref().map_or(&left_ids, |(ids, _)| ids);
     let file = std::fs::File::create(&args.output)
         .map_err(|e| failed(format!("{}: cannot write: {e}", args.output.display())))?;
