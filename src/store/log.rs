@@ -102,7 +102,7 @@ async fn insert_entries(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<
         entry_hash: Set(r.entry_hash.clone()),
         subjects: Set(Some(serde_json::json!(r.subjects))),
     }))
-    .exec(conn)
+    .exec_without_returning(conn)
     .await?;
     Ok(())
 }
