@@ -10,7 +10,11 @@
 //! to. A candidate
 //! that holds a different NHS number (or, for a name match, a different UPN) than the record
 //! is never chosen: two different valid NHS numbers never end up on one person. Anything else
-//! becomes a new person. Probabilistic linkage deepens this in a later step.
+//! becomes a new person.
+//!
+//! [`probabilistic`] holds the Fellegi–Sunter model that `kinship link` runs over plain files;
+//! the sync engine does not use it yet, so records that share no strong identifier or exact
+//! name and date of birth still become persons of their own.
 //!
 //! Limits: imports `model` only.
 
