@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{DataCategory, OrganisationId, PersonId, Principal, Purpose};
-use crate::store::log::{self as rows, Head, LogRow, RawLogRow};
+use crate::store::log::{self as rows, Head, LogRow};
 use crate::store::{Store, StoreError};
 
 /// One category of one subject's data in one request, and what was decided.
@@ -240,14 +240,6 @@ fn borrowed_links(
         }
     })?;
     Ok(all_fast.then_some(links))
-}
-
-/// The hash of a stored row taken from the JSON text as stored: the same bytes as
-/// [`entry_hash`] gives when that text is what the hub wrote (compact, sorted keys), which it
-/// is on SQLite. `None` when a JSON column is not valid JSON or its subjects are not in it.
-fn raw_entry_hash(row: &RawLogRow) -> Option<String> {
-    let at = row.at.to_rfc3339();
-    borrowed_hash(&row.borrowed(&at))
 }
 
 /// The hash of a row, hex.
@@ -516,9 +508,8 @@ impl AccessLog {
             checkpoints.iter().map(|c| (c.seq, String::new())).collect();
         // Pages of positions are read and hashed ahead, several at once (each read on its
         // own connection, each hash on a blocking thread), and walked in order: reading and
-        // hashing overlap and keep both cores busy. On SQLite the JSON columns are hashed as
-        // the text stored, without decoding them.
-        let raw = self.store.backend() == crate::store::Backend::Sqlite;
+        // hashing overlap and keep both cores busy. On a SQLite file the JSON columns are
+        // hashed as the text stored, without decoding them.
         let file = self.store.sqlite_file().map(Arc::new);
         let head_at_start = rows::head(conn).await?.seq;
         let page_of = |start: i64| {
@@ -527,8 +518,9 @@ impl AccessLog {
             tokio::spawn(async move {
                 let conn = store.conn();
                 let end = start + PAGE;
-                // On a SQLite file, straight from SQLite's buffers; a page with an entry that
-                // does not hash as stored is read again below, and named.
+                // On a SQLite file, straight from SQLite's buffers. A page with an entry that does
+                // not hash as stored (or from PostgreSQL) is read decoded: only a change of
+                // content, not of JSON spelling, breaks the chain, and the walk names it.
                 if let Some(file) = file {
                     let fast =
                         tokio::task::spawn_blocking(move || borrowed_links(&file, start, end))
@@ -538,20 +530,12 @@ impl AccessLog {
                         return Ok(links);
                     }
                 }
-                let page = if raw {
-                    let rows = rows::raw_entries(conn, start, end).await?;
-                    // Entries from before migration 5 keep their subjects in the index.
-                    if rows.iter().any(|r| r.subjects.is_none()) {
-                        Page::Rows(rows::entries_between(conn, start, end).await?)
-                    } else {
-                        Page::Raw(rows)
-                    }
-                } else {
-                    Page::Rows(rows::entries_between(conn, start, end).await?)
-                };
-                let links = tokio::task::spawn_blocking(move || page.links())
-                    .await
-                    .map_err(|e| AuditError::Verify(e.to_string()))?;
+                let page = rows::entries_between(conn, start, end).await?;
+                let links = tokio::task::spawn_blocking(move || {
+                    page.into_iter().map(Link::of).collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| AuditError::Verify(e.to_string()))?;
                 Ok::<_, AuditError>(links)
             })
         };
@@ -942,74 +926,6 @@ impl Link {
             computed,
         }
     }
-}
-
-/// A page of entries as read for verification.
-enum Page {
-    Rows(Vec<LogRow>),
-    Raw(Vec<RawLogRow>),
-}
-
-impl Page {
-    /// Each entry's hashes. A raw row whose text hash differs from the stored one is decoded
-    /// and hashed again, so only a change of content (not of JSON spelling) counts as one.
-    fn links(self) -> Vec<Link> {
-        match self {
-            Self::Rows(rows) => rows.into_iter().map(Link::of).collect(),
-            Self::Raw(rows) => rows
-                .into_iter()
-                .map(|r| match raw_entry_hash(&r) {
-                    Some(computed) if computed == r.entry_hash => Link {
-                        seq: r.seq,
-                        prev_hash: r.prev_hash,
-                        entry_hash: r.entry_hash,
-                        computed,
-                    },
-                    _ => decoded(r),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A raw row decoded, for hashing the way [`entry_hash`] does. A column that does not decode
-/// makes the entry count as changed.
-fn decoded(r: RawLogRow) -> Link {
-    let json = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
-    let roles: Option<Vec<String>> = serde_json::from_str(&r.principal_roles).ok();
-    let subjects: Option<Vec<PersonId>> = r
-        .subjects
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
-    let (Some(roles), Some(subjects), Some(reads)) = (roles, subjects, json(&r.reads)) else {
-        return Link {
-            seq: r.seq,
-            prev_hash: r.prev_hash,
-            entry_hash: r.entry_hash,
-            computed: String::new(),
-        };
-    };
-    Link::of(LogRow {
-        seq: r.seq,
-        id: r.id,
-        at: r.at,
-        request_id: r.request_id,
-        client_addr: r.client_addr,
-        principal_subject: r.principal_subject,
-        principal_organisation: r.principal_organisation,
-        principal_roles: roles,
-        purpose: r.purpose,
-        justification: r.justification,
-        break_glass: r.break_glass,
-        operation_name: r.operation_name,
-        registered_operation: r.registered_operation,
-        query_hash: r.query_hash,
-        outcome: r.outcome,
-        reads,
-        subjects,
-        prev_hash: r.prev_hash,
-        entry_hash: r.entry_hash,
-    })
 }
 
 struct ChainWalk {

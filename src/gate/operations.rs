@@ -197,27 +197,24 @@ impl Registry {
     }
 
     /// Resolves a request's document: by `document_id` when the client sent one, otherwise by
-    /// the hash of its text.
+    /// `text_hash`, the hash of its text.
     pub async fn resolve(
         &self,
         document_id: Option<&str>,
-        query: &str,
+        text_hash: &str,
     ) -> Result<Resolved, StoreError> {
         let hash = match document_id {
-            Some(id) => id
-                .strip_prefix(HASH_ID_PREFIX)
-                .unwrap_or_default()
-                .to_owned(),
-            None => query_hash(query),
+            Some(id) => id.strip_prefix(HASH_ID_PREFIX).unwrap_or_default(),
+            None => text_hash,
         };
-        let (mut hit, stale) = self.cached(document_id, &hash);
+        let (mut hit, stale) = self.cached(document_id, hash);
         if hit.is_none() && stale {
             self.reload().await?;
-            hit = self.cached(document_id, &hash).0;
+            hit = self.cached(document_id, hash).0;
         }
         // A hash-derived id the application did not choose still names its document.
         if hit.is_none() && document_id.is_some() && !hash.is_empty() {
-            hit = self.cached(None, &hash).0;
+            hit = self.cached(None, hash).0;
         }
         Ok(match (hit, document_id) {
             (Some(op), _) => Resolved::Registered(op),

@@ -235,29 +235,6 @@ const MOVED: f64 = 0.05;
 /// and left alone it counts the latter as moves and lets address disagreement say little.
 const MOVED_AT_MOST: f64 = 0.3;
 
-const NAME_LEVELS: [&str; 7] = [
-    "names disagree",
-    "one name agrees",
-    "close family name, same initial",
-    "both names close (typing errors)",
-    "family name agrees, given name a diminutive",
-    "given and family names swapped",
-    "both names agree",
-];
-const DOB_LEVELS: [&str; 4] = [
-    "dates of birth disagree",
-    "two of day, month and year agree",
-    "day and month swapped",
-    "dates of birth agree",
-];
-const ADDRESS_LEVELS: [&str; 5] = [
-    "addresses disagree",
-    "same town or postcode district",
-    "same postcode sector",
-    "same postcode",
-    "same postcode and address line",
-];
-
 fn jw(a: &str, b: &str) -> f64 {
     strsim::jaro_winkler(a, b)
 }
@@ -474,9 +451,6 @@ pub struct Scored {
 pub struct Summary {
     pub pairs_compared: u64,
     pub blocks_skipped: u64,
-    pub em_iterations: u32,
-    /// The estimated share of candidate pairs that match.
-    pub lambda: f64,
 }
 
 /// The fitted model: m and u per comparison level.
@@ -634,8 +608,7 @@ impl Linker<'_> {
                 u: u.clone(),
                 lambda: 0.1,
             };
-            for iteration in 1..=40 {
-                summary.em_iterations = summary.em_iterations.max(iteration);
+            for _ in 0..40 {
                 let mut counts: Vec<Vec<f64>> =
                     COMPARISONS.iter().map(|(_, n)| vec![1e-3; *n]).collect();
                 let mut total = 0.0;
@@ -709,7 +682,6 @@ impl Linker<'_> {
                 .for_each(|x| *x *= (1.0 - moved) / rest);
         }
         let model = Model { m, u, lambda };
-        summary.lambda = lambda;
         let tf = self.frequencies();
         let scored = pairs
             .iter()
@@ -828,17 +800,6 @@ impl Model {
         let prior = (self.lambda / (1.0 - self.lambda)).log2();
         let total: f64 = prior + self.weights(levels, tf).iter().flatten().sum::<f64>();
         1.0 / (1.0 + 2f64.powf(-total))
-    }
-}
-
-/// Words for a comparison's level, for `--explain` and provenance.
-pub fn describe(comparison: usize, level: u8) -> String {
-    let (name, _) = COMPARISONS[comparison];
-    match comparison {
-        0 => NAME_LEVELS[level as usize].to_owned(),
-        1 => DOB_LEVELS[level as usize].to_owned(),
-        2 => ADDRESS_LEVELS[level as usize].to_owned(),
-        _ => format!("{name} level {level}"),
     }
 }
 

@@ -266,15 +266,16 @@ async fn registered(
     app: &App,
     request: &mut async_graphql::Request,
     document_id: Option<&str>,
-) -> Result<Option<std::sync::Arc<Registered>>, Response> {
+    hash: &str,
+) -> Result<Option<std::sync::Arc<Registered>>, Rejection> {
     let resolved = app
         .gate
         .operations()
-        .resolve(document_id, &request.query)
+        .resolve(document_id, hash)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "registered operations unavailable");
-            error_response(ErrorCode::Unavailable, "the hub is not ready", None)
+            Rejection::new(ErrorCode::Unavailable, "the hub is not ready")
         })?;
     match resolved {
         Resolved::Registered(op) => {
@@ -285,15 +286,13 @@ async fn registered(
             }
             Ok(Some(op))
         }
-        Resolved::UnknownId => Err(error_response(
+        Resolved::UnknownId => Err(Rejection::new(
             ErrorCode::PersistedDocumentNotFound,
             "the `documentId` names no registered operation in force",
-            None,
         )),
-        Resolved::Unregistered if app.require_registered => Err(error_response(
+        Resolved::Unregistered if app.require_registered => Err(Rejection::new(
             ErrorCode::OperationNotRegistered,
             "this hub runs registered operations only: send a registered document or its `documentId`",
-            None,
         )),
         Resolved::Unregistered => Ok(None),
     }
@@ -341,14 +340,12 @@ async fn handle(
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(Some(media)),
     };
-    let registered = match registered(app, &mut request, document_id.as_deref()).await {
+    // One hash of the text the client sent: it finds a registered operation, and names what
+    // ran in the log (a document sent by id is hashed as its registered text).
+    let sent_hash = query_hash(&request.query);
+    let registered = match registered(app, &mut request, document_id.as_deref(), &sent_hash).await {
         Ok(r) => r,
-        Err(mut response) => {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, media.content_type());
-            return response;
-        }
+        Err(rejection) => return rejection.into_response(Some(media)),
     };
     if is_get && is_mutation(&request) {
         let mut response = error_response(
@@ -374,7 +371,10 @@ async fn handle(
         client_addr: Some(addr.ip().to_string()),
     });
     let flags = RequestFlags::default();
-    let hash = query_hash(&request.query);
+    let hash = match (&registered, document_id) {
+        (Some(op), Some(_)) => query_hash(&op.document),
+        _ => sent_hash,
+    };
     let operation_name = request
         .operation_name
         .clone()

@@ -509,7 +509,7 @@ async fn the_board_sees_when_the_chain_was_verified_and_where_it_broke() {
     on_each_backend(|db| async move {
         let app = spawn_app(db, 20).await;
         logged_reads(&app, 3).await;
-        let board = crate::helpers::principal("board-1", "local_authority:999", kinship::model::Role::BoardMember);
+        let board = crate::helpers::principal("board-1", crate::golden::LA, kinship::model::Role::BoardMember);
         let verify = "mutation { verifyAccessLog { head lastVerification { intact entriesChecked head firstBreak breakKind verifiedAt } } }";
         let reply = app.query(&board, Some("audit"), verify, json!({})).await;
         let status = &reply.body["data"]["verifyAccessLog"];
@@ -529,7 +529,7 @@ async fn the_board_sees_when_the_chain_was_verified_and_where_it_broke() {
         let status = "{ accessLogStatus { lastVerification { intact firstBreak } } }";
         let reply = app.query(&board, Some("audit"), status, json!({})).await;
         assert_eq!(reply.body["data"]["accessLogStatus"]["lastVerification"]["firstBreak"], 2);
-        let sw = crate::helpers::principal("sw-1", "local_authority:999", kinship::model::Role::SocialWorker);
+        let sw = crate::helpers::principal("sw-1", crate::golden::LA, kinship::model::Role::SocialWorker);
         let reply = app.query(&sw, Some("audit"), status, json!({})).await;
         assert_eq!(reply.codes(), ["FORBIDDEN"]);
     })
