@@ -57,6 +57,8 @@ pub struct Config {
     pub log: LogConfig,
     /// How connectors are run.
     pub sync: SyncConfig,
+    /// How arriving records are linked to persons, and who reviews doubtful links.
+    pub linkage: LinkageConfig,
     /// The feeds this hub pulls from, one table per connector instance.
     pub connectors: Vec<ConnectorConfig>,
 }
@@ -83,6 +85,43 @@ impl Default for SyncConfig {
             retry_max_ms: 60_000,
             max_attempts: 8,
         }
+    }
+}
+
+/// `[linkage]`: probabilistic linkage of arriving records.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkageConfig {
+    /// At or above this match probability (and with the names agreeing, and no second
+    /// candidate in doubt) a record joins an existing person.
+    pub link_threshold: f64,
+    /// At or above this, and below the link threshold, the pair goes to the review queue.
+    pub review_threshold: f64,
+    /// The roles that may review, confirm, reject and split links.
+    pub review_roles: Vec<String>,
+}
+
+impl Default for LinkageConfig {
+    fn default() -> Self {
+        Self {
+            link_threshold: crate::linkage::probabilistic::LINK_THRESHOLD,
+            review_threshold: 0.5,
+            review_roles: vec!["data_steward".into(), "mash_officer".into()],
+        }
+    }
+}
+
+impl LinkageConfig {
+    /// What is wrong with the thresholds, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let ok = |t: f64| (0.0..=1.0).contains(&t);
+        if !ok(self.link_threshold) || !ok(self.review_threshold) {
+            return Some("[linkage] thresholds must lie between 0 and 1".into());
+        }
+        if self.review_threshold > self.link_threshold {
+            return Some("[linkage] review_threshold must not exceed link_threshold".into());
+        }
+        None
     }
 }
 
@@ -524,6 +563,14 @@ impl Config {
             }
             if !c.settings.is_object() {
                 problems.push(format!("connectors[{i}].settings: must be a table"));
+            }
+        }
+        problems.extend(self.linkage.problem());
+        for role in &self.linkage.review_roles {
+            if role.parse::<crate::model::Role>().is_err() {
+                problems.push(format!(
+                    "linkage.review_roles: `{role}` is not a role in the catalogue"
+                ));
             }
         }
         if self.sync.max_attempts == 0 || self.sync.max_concurrent == 0 {

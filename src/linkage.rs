@@ -12,9 +12,14 @@
 //! is never chosen: two different valid NHS numbers never end up on one person. Anything else
 //! becomes a new person.
 //!
-//! [`probabilistic`] holds the Fellegi–Sunter model that `kinship link` runs over plain files;
-//! the sync engine does not use it yet, so records that share no strong identifier or exact
-//! name and date of birth still become persons of their own.
+//! A record these rules would make a new person is then scored against the persons blocking
+//! puts beside it ([`Probables`]: the same date of birth with the same family or given name,
+//! day and month swapped, or the same name with any date) by the Fellegi–Sunter model of
+//! [`probabilistic`] ([`decide_probable`]): it joins the one person it matches with a
+//! probability at or above the link threshold, names agreeing, when no other candidate is in
+//! doubt; it becomes a new person with its doubtful candidates queued for review when any
+//! candidate scores between the thresholds; else it is a new person. `kinship link` runs the
+//! same model over plain files, fitting m by EM.
 //!
 //! Limits: imports `model` only.
 
@@ -25,6 +30,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDate;
 
 use crate::model::{IdentifierSystem, PersonId};
+use probabilistic::{PairScore, Record, Scorer};
 
 /// What a record offers to link on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +42,8 @@ pub struct Evidence {
     pub name_dob: Option<(String, String, NaiveDate)>,
     /// Normalised family and given name, when known.
     pub name: Option<(String, String)>,
+    /// What probabilistic linkage compares.
+    pub record: probabilistic::Record,
 }
 
 impl Evidence {
@@ -127,6 +135,12 @@ pub enum Method {
     Subject,
     NameAndDateOfBirth,
     RelativeAndName,
+    /// The Fellegi–Sunter model, above the link threshold.
+    Probabilistic,
+    /// A reviewer confirmed a queued pair.
+    Confirmed,
+    /// A reviewer split the record off the person it was on.
+    Split,
     /// No candidate: a new person.
     New,
 }
@@ -141,6 +155,9 @@ impl Method {
             Self::Subject => "subject",
             Self::NameAndDateOfBirth => "deterministic:name_dob",
             Self::RelativeAndName => "deterministic:relative_name",
+            Self::Probabilistic => "probabilistic",
+            Self::Confirmed => "review:confirmed",
+            Self::Split => "review:split",
             Self::New => "new",
         }
     }
@@ -213,6 +230,154 @@ pub fn decide_by_relatives(
             Decision::Existing(*p, Method::RelativeAndName)
         }
         _ => Decision::New,
+    }
+}
+
+/// Persons that blocking puts beside a batch's records, with what linkage compares of each.
+#[derive(Default)]
+pub struct Probables {
+    by_date_family: HashMap<(NaiveDate, String), BTreeSet<PersonId>>,
+    by_date_given: HashMap<(NaiveDate, String), BTreeSet<PersonId>>,
+    by_name: HashMap<(String, String), BTreeSet<PersonId>>,
+    records: HashMap<PersonId, Vec<Record>>,
+}
+
+/// A date with day and month swapped, where that is a date.
+fn swapped(d: NaiveDate) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    NaiveDate::from_ymd_opt(d.year(), d.day(), d.month()).filter(|s| *s != d)
+}
+
+impl Probables {
+    /// The keys the store is asked for: dates of birth (as given and with day and month
+    /// swapped) and normalised (family, given) names (as given and swapped).
+    pub fn keys(evidence: &Evidence) -> (Vec<NaiveDate>, Vec<(String, String)>) {
+        let Some((family, given, dob)) = &evidence.name_dob else {
+            return (vec![], vec![]);
+        };
+        let dates = std::iter::once(*dob).chain(swapped(*dob)).collect();
+        let names = vec![
+            (family.clone(), given.clone()),
+            (given.clone(), family.clone()),
+        ];
+        (dates, names)
+    }
+
+    /// Indexes one name row of a person: normalised family and given name, date of birth.
+    pub fn add_key(&mut self, person: PersonId, family: &str, given: &str, dob: Option<NaiveDate>) {
+        if let Some(d) = dob {
+            self.by_date_family
+                .entry((d, family.to_owned()))
+                .or_default()
+                .insert(person);
+            self.by_date_given
+                .entry((d, given.to_owned()))
+                .or_default()
+                .insert(person);
+        }
+        self.by_name
+            .entry((family.to_owned(), given.to_owned()))
+            .or_default()
+            .insert(person);
+    }
+
+    /// Adds a linkage record of a person (one per name and address it holds).
+    pub fn add_record(&mut self, person: PersonId, record: Record) {
+        let held = self.records.entry(person).or_default();
+        if !held.contains(&record) {
+            held.push(record);
+        }
+    }
+
+    /// Records that `person` now holds what `evidence` says (a person created or linked
+    /// earlier in the same batch).
+    pub fn learn(&mut self, person: PersonId, evidence: &Evidence) {
+        if let Some((family, given, dob)) = &evidence.name_dob {
+            self.add_key(person, family, given, Some(*dob));
+        }
+        self.add_record(person, evidence.record.clone());
+    }
+
+    /// The persons blocking puts beside a record.
+    pub fn candidates(&self, evidence: &Evidence) -> BTreeSet<PersonId> {
+        let mut out = BTreeSet::new();
+        let Some((family, given, dob)) = &evidence.name_dob else {
+            return out;
+        };
+        for d in std::iter::once(*dob).chain(swapped(*dob)) {
+            for (map, name) in [
+                (&self.by_date_family, family),
+                (&self.by_date_given, given),
+                // Given and family swapped.
+                (&self.by_date_family, given),
+            ] {
+                out.extend(map.get(&(d, name.clone())).into_iter().flatten());
+            }
+        }
+        for key in [
+            (family.clone(), given.clone()),
+            (given.clone(), family.clone()),
+        ] {
+            out.extend(self.by_name.get(&key).into_iter().flatten());
+        }
+        out
+    }
+}
+
+/// A candidate person and how well a record matches them (their best-matching record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probable {
+    pub person: PersonId,
+    pub score: PairScore,
+}
+
+/// What probabilistic linkage decided for a record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The record is this person.
+    Link(Probable),
+    /// A person must decide: these candidates scored between the thresholds (or more than
+    /// one scored high, or the names do not agree), best first.
+    Review(Vec<Probable>),
+    /// No candidate is close: a new person.
+    Unmatched,
+}
+
+/// The most candidates one record queues for review.
+const MAX_REVIEWS: usize = 5;
+
+/// Scores a record against its blocking candidates and decides.
+pub fn decide_probable(
+    evidence: &Evidence,
+    p: &Probables,
+    scorer: &Scorer,
+    link_threshold: f64,
+    review_threshold: f64,
+) -> Outcome {
+    let mut found: Vec<Probable> = p
+        .candidates(evidence)
+        .into_iter()
+        .filter_map(|person| {
+            let score = p
+                .records
+                .get(&person)?
+                .iter()
+                .filter_map(|r| scorer.score(&evidence.record, r))
+                .max_by(|a, b| a.probability.total_cmp(&b.probability))?;
+            Some(Probable { person, score })
+        })
+        .filter(|f| f.score.probability >= review_threshold)
+        .collect();
+    found.sort_by(|a, b| b.score.probability.total_cmp(&a.score.probability));
+    match found.as_slice() {
+        [] => Outcome::Unmatched,
+        [only] if only.score.probability >= link_threshold && only.score.names_agree => {
+            Outcome::Link(only.clone())
+        }
+        _ => {
+            found.truncate(MAX_REVIEWS);
+            Outcome::Review(found)
+        }
     }
 }
 

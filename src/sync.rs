@@ -102,7 +102,8 @@ pub enum SyncError {
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
-    link_lock: Arc<tokio::sync::Mutex<()>>,
+    link_lock: Arc<tokio::sync::Mutex<apply::LinkState>>,
+    linkage: crate::config::LinkageConfig,
 }
 
 impl Engine {
@@ -110,8 +111,15 @@ impl Engine {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            link_lock: Arc::new(tokio::sync::Mutex::new(())),
+            link_lock: Arc::new(tokio::sync::Mutex::new(apply::LinkState::default())),
+            linkage: crate::config::LinkageConfig::default(),
         }
+    }
+
+    /// The engine with these linkage thresholds.
+    pub fn with_linkage(mut self, linkage: crate::config::LinkageConfig) -> Self {
+        self.linkage = linkage;
+        self
     }
 
     /// The store.
@@ -254,7 +262,15 @@ impl Engine {
                         Err(_) => break,
                     }
                 }
-                apply::batch(&self.store, c, group, &mut run, &self.link_lock).await?;
+                apply::batch(
+                    &self.store,
+                    c,
+                    group,
+                    &mut run,
+                    &self.link_lock,
+                    &self.linkage,
+                )
+                .await?;
                 progress.batch(&c.spec.id, &run);
                 if let Some(e) = stop {
                     return Err(e);
@@ -304,7 +320,15 @@ impl Engine {
                         rejected: vec![],
                         next: None,
                     };
-                    apply::batch(&self.store, c, batch, &mut run, &self.link_lock).await?;
+                    apply::batch(
+                        &self.store,
+                        c,
+                        batch,
+                        &mut run,
+                        &self.link_lock,
+                        &self.linkage,
+                    )
+                    .await?;
                     if run.quarantined == 0 {
                         rows::retried(conn, q.id, true, &q.reason, Utc::now()).await?;
                         resolved += 1;

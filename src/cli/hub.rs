@@ -216,7 +216,7 @@ pub async fn serve(
     if !scheduled.is_empty() {
         tracing::info!(connectors = scheduled.len(), "scheduled syncs started");
         tokio::spawn(crate::sync::schedule(
-            crate::sync::Engine::new(hub.store.clone()),
+            crate::sync::Engine::new(hub.store.clone()).with_linkage(config.linkage.clone()),
             scheduled,
             config.sync.max_concurrent,
             Arc::new(crate::sync::progress::Lines::default()),

@@ -152,6 +152,7 @@ catalogue_enum!(
         BoardMember = "board_member",
         Dpo = "dpo",
         SystemAdmin = "system_admin",
+        DataSteward = "data_steward",
     }
 );
 

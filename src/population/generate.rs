@@ -3759,6 +3759,12 @@ impl<'s> Generator<'s> {
             Role::SystemAdmin,
             "System administrator",
         );
+        let steward = self.practitioner(
+            "steward-0001".to_owned(),
+            la,
+            Role::DataSteward,
+            "Identity data steward",
+        );
 
         let mut out = Vec::new();
         out.extend(first_dsl);
@@ -3782,6 +3788,7 @@ impl<'s> Generator<'s> {
         out.extend(board);
         out.push(dpo);
         out.push(admin);
+        out.push(steward);
         self.pop.practitioners = out;
     }
 

@@ -44,7 +44,7 @@ pub mod persons {
 pub mod source_records {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "source_records")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -62,6 +62,9 @@ pub mod source_records {
         #[sea_orm(column_type = "Text", nullable)]
         pub envelope: Option<String>,
         pub updated_at: Option<ChronoDateTimeUtc>,
+        pub link_score: Option<f64>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub link_detail: Option<String>,
     }
     no_relations!();
 }
@@ -443,6 +446,30 @@ pub mod registered_operations {
         pub registered_at: ChronoDateTimeUtc,
         pub registered_by: String,
         pub withdrawn_at: Option<ChronoDateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod match_reviews {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "match_reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub source_record_id: Uuid,
+        pub record_person_id: Uuid,
+        pub candidate_person_id: Uuid,
+        pub score: f64,
+        #[sea_orm(column_type = "Text")]
+        pub detail: String,
+        pub status: String,
+        pub created_at: ChronoDateTimeUtc,
+        pub decided_at: Option<ChronoDateTimeUtc>,
+        pub decided_by: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub note: Option<String>,
     }
     no_relations!();
 }

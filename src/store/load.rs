@@ -296,6 +296,8 @@ async fn bare_source_records(
                 subject_key: Set(None),
                 envelope: Set(None),
                 updated_at: Set(Some(now)),
+                link_score: Set(None),
+                link_detail: Set(None),
             })
             .collect(),
     )

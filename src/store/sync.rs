@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{
-    addresses, facts, person_identifiers, person_names, quarantine, relationships, source_records,
-    source_relationships, sync_cursors, sync_runs,
+    addresses, facts, match_reviews, person_identifiers, person_names, quarantine, relationships,
+    source_records, source_relationships, sync_cursors, sync_runs,
 };
 use crate::model::{IdentifierSystem, OrganisationId, PersonId, SourceRecordId};
 
@@ -192,6 +192,92 @@ pub async fn persons_by_names(
     Ok(out)
 }
 
+/// Name rows that probabilistic blocking puts beside a record: those with one of these dates
+/// of birth, or one of these normalised (family, given) names whatever their date, as
+/// (person, family, given, date of birth). Each date is a probe of the date index and each
+/// name one of the name index, so the cost follows the keys, not the graph.
+pub async fn names_for_blocking(
+    conn: &impl ConnectionTrait,
+    dates: &[NaiveDate],
+    names: &[(String, String)],
+) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
+    type Row = (Uuid, String, String, Option<NaiveDate>);
+    let select = || {
+        person_names::Entity::find()
+            .select_only()
+            .column(person_names::Column::PersonId)
+            .column(person_names::Column::FamilyNorm)
+            .column(person_names::Column::GivenNorm)
+            .column(person_names::Column::DateOfBirth)
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    for chunk in dates.chunks(IN_CHUNK) {
+        rows.extend(
+            select()
+                .filter(person_names::Column::DateOfBirth.is_in(chunk.iter().copied()))
+                .into_tuple::<Row>()
+                .all(conn)
+                .await?,
+        );
+    }
+    for chunk in names.chunks(200) {
+        let mut any = Condition::any();
+        for (f, g) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(person_names::Column::FamilyNorm.eq(f.as_str()))
+                    .add(person_names::Column::GivenNorm.eq(g.as_str())),
+            );
+        }
+        rows.extend(select().filter(any).into_tuple::<Row>().all(conn).await?);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(p, f, g, d)| (PersonId(p), f, g, d))
+        .collect())
+}
+
+/// A pair waiting for review (or decided), as the engine or a reviewer writes it.
+#[derive(Clone, Debug)]
+pub struct MatchReviewRow {
+    pub id: Uuid,
+    pub source_record: SourceRecordId,
+    pub record_person: PersonId,
+    pub candidate_person: PersonId,
+    pub score: f64,
+    pub detail: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Inserts review rows.
+pub async fn insert_reviews(
+    conn: &impl ConnectionTrait,
+    rows: &[MatchReviewRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        match_reviews::Entity::insert_many(chunk.iter().map(|r| match_reviews::ActiveModel {
+            id: Set(r.id),
+            source_record_id: Set(r.source_record.0),
+            record_person_id: Set(r.record_person.0),
+            candidate_person_id: Set(r.candidate_person.0),
+            score: Set(r.score),
+            detail: Set(r.detail.clone()),
+            status: Set(r.status.clone()),
+            created_at: Set(r.created_at),
+            decided_at: Set(r.decided_at),
+            decided_by: Set(r.decided_by.clone()),
+            note: Set(r.note.clone()),
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// A source record row as the engine writes it.
 #[derive(Clone)]
 pub struct RecordRow {
@@ -206,6 +292,10 @@ pub struct RecordRow {
     pub envelope: Option<String>,
     pub person_id: Option<PersonId>,
     pub link_method: Option<String>,
+    /// The match probability and its explanation (JSON), for a probabilistic link. Written
+    /// with a new record only: a changed record keeps the link it has.
+    pub link_score: Option<f64>,
+    pub link_detail: Option<String>,
 }
 
 /// Inserts new source records and overwrites changed ones, keyed by (connector, source key).
@@ -227,6 +317,8 @@ pub async fn upsert_records(
             subject_key: Set(r.subject_key.clone()),
             envelope: Set(r.envelope.clone()),
             updated_at: Set(Some(r.fetched_at)),
+            link_score: Set(r.link_score),
+            link_detail: Set(r.link_detail.clone()),
         });
         source_records::Entity::insert_many(models)
             .on_conflict(

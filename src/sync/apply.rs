@@ -8,10 +8,14 @@ use uuid::Uuid;
 
 use super::derive::{self, Checked, Rows};
 use super::{Running, SyncError};
-use crate::linkage::{self, Candidates, Decision, Method};
+use crate::config::LinkageConfig;
+use crate::linkage::probabilistic::{Field, PairScore, Record, Scorer};
+use crate::linkage::{self, Candidates, Decision, Method, Outcome, Probable, Probables};
 use crate::model::{IdentifierSystem, Person, PersonId, Relationship, RelationshipKind};
-use crate::store::sync::{self as rows, Declared, Existing, Quarantined, RecordRow, Run};
-use crate::store::{Store, load};
+use crate::store::sync::{
+    self as rows, Declared, Existing, MatchReviewRow, Quarantined, RecordRow, Run,
+};
+use crate::store::{Store, graph, load};
 
 struct Work {
     record: SourceRecord,
@@ -20,6 +24,19 @@ struct Work {
     existing: Option<Existing>,
     person: Option<PersonId>,
     method: Option<&'static str>,
+    /// The score a probabilistic link was made with.
+    score: Option<PairScore>,
+    /// Candidates a person must decide on.
+    reviews: Vec<Probable>,
+}
+
+/// What the sync engine keeps between batches about linkage. Held under a lock: linkage is
+/// serialised across the connectors of a process.
+#[derive(Debug, Default)]
+pub(crate) struct LinkState {
+    /// How many persons the graph holds, counted once and kept up to date: the prior of the
+    /// probabilistic model.
+    persons: Option<u64>,
 }
 
 fn quarantined(
@@ -97,6 +114,116 @@ async fn candidates(
     Ok(c)
 }
 
+/// The most candidate persons one batch loads for probabilistic linkage.
+const MAX_PROBABLE_PERSONS: usize = 5_000;
+
+/// The persons probabilistic blocking puts beside the records of a batch that no
+/// deterministic rule has linked, with their linkage records.
+async fn probables(
+    conn: &impl sea_orm::ConnectionTrait,
+    work: &[Work],
+) -> Result<Probables, SyncError> {
+    let mut p = Probables::default();
+    let (mut dates, mut names) = (BTreeSet::new(), BTreeSet::new());
+    for w in work.iter().filter(|w| w.person.is_none()) {
+        let (d, n) = Probables::keys(&w.checked.evidence);
+        dates.extend(d);
+        names.extend(n);
+    }
+    if dates.is_empty() && names.is_empty() {
+        return Ok(p);
+    }
+    let dates: Vec<_> = dates.into_iter().collect();
+    let names: Vec<_> = names.into_iter().collect();
+    for (person, family, given, dob) in rows::names_for_blocking(conn, &dates, &names).await? {
+        p.add_key(person, &family, &given, dob);
+    }
+    let mut persons: BTreeSet<PersonId> = BTreeSet::new();
+    for w in work.iter().filter(|w| w.person.is_none()) {
+        persons.extend(p.candidates(&w.checked.evidence));
+    }
+    let persons: Vec<PersonId> = persons.into_iter().take(MAX_PROBABLE_PERSONS).collect();
+    let mut names: HashMap<PersonId, Vec<(String, String)>> = HashMap::new();
+    for chunk in persons.chunks(500) {
+        for n in graph::names(conn, chunk).await? {
+            names
+                .entry(n.person_id)
+                .or_default()
+                .push((n.given, n.family));
+        }
+    }
+    let mut addresses: HashMap<PersonId, Vec<(String, String, String)>> = HashMap::new();
+    for chunk in persons.chunks(500) {
+        for a in graph::addresses(conn, chunk).await? {
+            if a.valid_to.is_none() {
+                addresses
+                    .entry(a.person_id)
+                    .or_default()
+                    .push((a.line1, a.town, a.postcode));
+            }
+        }
+    }
+    let mut ids: HashMap<PersonId, Vec<(IdentifierSystem, String)>> = HashMap::new();
+    for (person, system, value) in rows::strong_identifiers_of(conn, &persons).await? {
+        ids.entry(person).or_default().push((system, value));
+    }
+    for chunk in persons.chunks(500) {
+        for person in graph::persons(conn, chunk).await? {
+            let id = person.id;
+            for r in person_records(
+                &person,
+                names.get(&id).map(Vec::as_slice).unwrap_or_default(),
+                addresses.get(&id).map(Vec::as_slice).unwrap_or_default(),
+                ids.get(&id).map(Vec::as_slice).unwrap_or_default(),
+            ) {
+                p.add_record(id, r);
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// A person's linkage records: one per name and current address (a few of each).
+fn person_records(
+    person: &Person,
+    names: &[(String, String)],
+    addresses: &[(String, String, String)],
+    ids: &[(IdentifierSystem, String)],
+) -> Vec<Record> {
+    let dob = person.date_of_birth.map(|d| d.to_string());
+    let sex = person.sex.as_str();
+    let id = |s: IdentifierSystem| ids.iter().find(|(x, _)| *x == s).map(|(_, v)| v.as_str());
+    let no_address = [(String::new(), String::new(), String::new())];
+    let addresses = if addresses.is_empty() {
+        &no_address[..]
+    } else {
+        addresses
+    };
+    let mut out = Vec::new();
+    for (given, family) in names.iter().take(4) {
+        for (line, town, postcode) in addresses.iter().take(3) {
+            out.push(Record::from_values(
+                [
+                    (Field::GivenName, given.as_str()),
+                    (Field::FamilyName, family.as_str()),
+                    (Field::DateOfBirth, dob.as_deref().unwrap_or("")),
+                    (Field::Sex, if sex == "unknown" { "" } else { sex }),
+                    (Field::Postcode, postcode.as_str()),
+                    (Field::AddressLine, line.as_str()),
+                    (Field::Locality, town.as_str()),
+                    (
+                        Field::NhsNumber,
+                        id(IdentifierSystem::NhsNumber).unwrap_or(""),
+                    ),
+                    (Field::Upn, id(IdentifierSystem::Upn).unwrap_or("")),
+                ]
+                .into_iter(),
+            ));
+        }
+    }
+    out
+}
+
 /// Applies a linkage decision to a record: an existing person, a new one (for a record that
 /// describes someone), or none yet (for a record about a person whose record has not arrived).
 fn link(
@@ -134,7 +261,8 @@ pub async fn batch(
     c: &Running,
     batch: Batch,
     run: &mut Run,
-    link_lock: &tokio::sync::Mutex<()>,
+    link_lock: &tokio::sync::Mutex<LinkState>,
+    linkage_config: &LinkageConfig,
 ) -> Result<(), SyncError> {
     let connector = c.spec.id.as_str();
     let now = Utc::now();
@@ -160,6 +288,8 @@ pub async fn batch(
                     existing: None,
                     person: None,
                     method: None,
+                    score: None,
+                    reviews: Vec::new(),
                 };
                 match index.get(&w.record.source_key) {
                     Some(&i) => work[i] = w,
@@ -211,7 +341,7 @@ pub async fn batch(
 
     // Link records that have no person yet, holding the linkage lock until the transaction
     // commits. Across hub processes on PostgreSQL an advisory lock does the same.
-    let _linking = link_lock.lock().await;
+    let mut linking = link_lock.lock().await;
     let txn = crate::store::begin_write(conn).await?;
     if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres {
         use sea_orm::ConnectionTrait;
@@ -220,6 +350,12 @@ pub async fn batch(
     }
     let conn = &txn;
     let mut cands = candidates(conn, &work).await?;
+    let mut probables = probables(conn, &work).await?;
+    let persons_held = match linking.persons {
+        Some(n) => n,
+        None => graph::person_count(conn).await?,
+    };
+    let scorer = Scorer::standard(persons_held);
     let subject_keys: Vec<String> = work
         .iter()
         .filter(|w| w.person.is_none())
@@ -297,7 +433,7 @@ pub async fn batch(
                     .as_ref()
                     .and_then(|s| person_of.get(s))
                     .copied();
-                let decision = if relatives_pass {
+                let mut decision = if relatives_pass {
                     let anchors: Vec<PersonId> = related_keys(w)
                         .iter()
                         .filter_map(|k| person_of.get(k).copied())
@@ -306,9 +442,26 @@ pub async fn batch(
                 } else {
                     linkage::decide(&w.checked.evidence, subject, &cands)
                 };
+                if decision == Decision::New && !relatives_pass && w.checked.has_identity {
+                    match linkage::decide_probable(
+                        &w.checked.evidence,
+                        &probables,
+                        &scorer,
+                        linkage_config.link_threshold,
+                        linkage_config.review_threshold,
+                    ) {
+                        Outcome::Link(found) => {
+                            decision = Decision::Existing(found.person, Method::Probabilistic);
+                            w.score = Some(found.score);
+                        }
+                        Outcome::Unmatched => {}
+                        Outcome::Review(found) => w.reviews = found,
+                    }
+                }
                 link(w, decision, &mut new_persons, now);
                 if let Some(p) = w.person {
                     cands.learn(p, &w.checked.evidence);
+                    probables.learn(p, &w.checked.evidence);
                 }
             }
             if let Some(p) = w.person {
@@ -349,9 +502,31 @@ pub async fn batch(
                 .method
                 .map(str::to_owned)
                 .or_else(|| w.existing.as_ref().and_then(|e| e.link_method.clone())),
+            link_score: w.score.as_ref().map(|s| s.probability),
+            link_detail: w.score.as_ref().and_then(|s| serde_json::to_string(s).ok()),
         })
         .collect();
     rows::upsert_records(&txn, &records).await?;
+    let reviews: Vec<MatchReviewRow> = work
+        .iter()
+        .filter_map(|w| Some((w, w.person?)))
+        .flat_map(|(w, record_person)| {
+            w.reviews.iter().map(move |r| MatchReviewRow {
+                id: Uuid::now_v7(),
+                source_record: w.checked.id,
+                record_person,
+                candidate_person: r.person,
+                score: r.score.probability,
+                detail: serde_json::to_string(&r.score).unwrap_or_default(),
+                status: "open".into(),
+                created_at: now,
+                decided_at: None,
+                decided_by: None,
+                note: None,
+            })
+        })
+        .collect();
+    rows::insert_reviews(&txn, &reviews).await?;
 
     let mut derived = Rows::default();
     for w in &work {
@@ -475,5 +650,6 @@ pub async fn batch(
     run.quarantined += i64::try_from(quarantine.len()).unwrap_or(i64::MAX);
     rows::save_run(&txn, run).await?;
     txn.commit().await?;
+    linking.persons = Some(persons_held + new_persons.len() as u64);
     Ok(())
 }

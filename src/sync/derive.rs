@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use kinship_connector_sdk::{Manifest, SourceRecord};
 use uuid::Uuid;
 
-use crate::linkage::Evidence;
+use crate::linkage::{Evidence, probabilistic};
 use crate::model::{
     Address, Agency, DataCategory, Fact, FactId, Identifier, IdentifierSystem, OrganisationId,
     PersonId, PersonName, Sex, SourceRecordId,
@@ -124,7 +124,9 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
         .first()
         .map(|n| (normalise_name(&n.family), normalise_name(&n.given)))
         .filter(|(f, g)| !f.is_empty() && !g.is_empty());
+    let record = linkage_record(r, &value_of);
     let evidence = Evidence {
+        record,
         nhs_number: value_of(IdentifierSystem::NhsNumber),
         upn: value_of(IdentifierSystem::Upn),
         la_person_ids: identifiers
@@ -145,6 +147,45 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
         has_identity: !r.identity.is_empty(),
         facts,
     })
+}
+
+/// What probabilistic linkage compares of a record: its first name, date of birth, sex, the
+/// address it gives as current (else its first), and its strong identifiers.
+fn linkage_record(
+    r: &SourceRecord,
+    value_of: &dyn Fn(IdentifierSystem) -> Option<String>,
+) -> probabilistic::Record {
+    use probabilistic::Field;
+    let name = r.identity.names.first();
+    let address = r
+        .identity
+        .addresses
+        .iter()
+        .find(|a| a.valid_to.is_none() && a.usage != "old")
+        .or(r.identity.addresses.first());
+    let dob = r.identity.date_of_birth.map(|d| d.to_string());
+    let (nhs, upn) = (
+        value_of(IdentifierSystem::NhsNumber),
+        value_of(IdentifierSystem::Upn),
+    );
+    probabilistic::Record::from_values(
+        [
+            (Field::GivenName, name.map(|n| n.given.as_str())),
+            (Field::FamilyName, name.map(|n| n.family.as_str())),
+            (Field::DateOfBirth, dob.as_deref()),
+            (
+                Field::Sex,
+                r.identity.sex.as_deref().filter(|s| *s != "unknown"),
+            ),
+            (Field::Postcode, address.map(|a| a.postcode.as_str())),
+            (Field::AddressLine, address.map(|a| a.line1.as_str())),
+            (Field::Locality, address.map(|a| a.town.as_str())),
+            (Field::NhsNumber, nhs.as_deref()),
+            (Field::Upn, upn.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| Some((f, v?))),
+    )
 }
 
 /// The rows a record contributes once its person is known.
