@@ -14,6 +14,7 @@ mod explain;
 mod family;
 mod limits;
 mod loaders;
+mod matches;
 mod operations;
 mod person;
 mod query;
@@ -35,6 +36,7 @@ pub struct Query(
     admin::AdminQuery,
     review::ReviewQuery,
     operations::OperationsQuery,
+    matches::MatchQuery,
 );
 
 /// The mutation root: consent, protocol reloads, the board's findings.
@@ -43,6 +45,7 @@ pub struct Mutation(
     explain::ProtocolMutation,
     review::ReviewMutation,
     operations::OperationsMutation,
+    matches::MatchMutation,
 );
 pub use limits::Limits;
 

@@ -106,7 +106,7 @@ impl Default for LinkageConfig {
         Self {
             link_threshold: crate::linkage::probabilistic::LINK_THRESHOLD,
             review_threshold: 0.5,
-            review_roles: vec!["data_steward".into(), "mash_officer".into()],
+            review_roles: vec!["data_steward".into()],
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod decision;
 pub mod error;
 pub mod explain;
 pub mod lint;
+pub mod matches;
 pub mod operations;
 pub mod protocol;
 pub mod review;
@@ -52,6 +53,8 @@ pub struct Gate {
     enforce: bool,
     /// The registered operations (trusted documents).
     operations: Arc<operations::Registry>,
+    /// The roles that may review, confirm, reject and split links.
+    review_roles: Arc<Vec<crate::model::Role>>,
 }
 
 /// Who is asking and why, for one request.
@@ -75,7 +78,14 @@ impl Gate {
             rules: Arc::new(RwLock::new(rules)),
             protocols_dir: None,
             enforce: true,
+            review_roles: Arc::new(vec![crate::model::Role::DataSteward]),
         }
+    }
+
+    /// The same gate, letting these roles review, confirm, reject and split links.
+    pub fn with_review_roles(mut self, roles: Vec<crate::model::Role>) -> Self {
+        self.review_roles = Arc::new(roles);
+        self
     }
 
     /// A gate that neither enforces nor logs: it loads only the person nodes, releases every

@@ -163,6 +163,27 @@ impl Method {
     }
 }
 
+/// A stored link method in words, for explanations.
+pub fn describe_method(stored: &str) -> &'static str {
+    match stored {
+        "deterministic:nhs_number" => "linked on a valid NHS number held by the person",
+        "deterministic:upn" => "linked on a valid unique pupil number held by the person",
+        "deterministic:la_person_id" => "linked on the local authority's id for the person",
+        "subject" => "a record about the person of another record from the same source",
+        "deterministic:name_dob" => {
+            "linked on the same name and date of birth, held by no other person"
+        }
+        "deterministic:relative_name" => {
+            "linked on the same name as the one relative of that name the source declares"
+        }
+        "probabilistic" => "linked by the match probability of its comparisons",
+        "review:confirmed" => "linked by a reviewer who confirmed a queued match",
+        "review:split" => "split off another person by a reviewer",
+        "new" => "the first record of the person: nothing it matched",
+        _ => "linked before link methods were recorded",
+    }
+}
+
 /// The decision for one record: an existing person and how, or a new person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -508,5 +529,79 @@ mod tests {
             Decision::Existing(p, Method::Subject)
         );
         assert_eq!(decide(&Evidence::default(), None, &c), Decision::New);
+    }
+
+    fn probable_evidence(given: &str, family: &str, dob: &str, nhs: &str) -> Evidence {
+        use probabilistic::Field;
+        let d = NaiveDate::parse_from_str(dob, "%Y-%m-%d").unwrap();
+        let norm = |s: &str| s.to_uppercase();
+        Evidence {
+            nhs_number: (!nhs.is_empty()).then(|| nhs.to_owned()),
+            name_dob: Some((norm(family), norm(given), d)),
+            name: Some((norm(family), norm(given))),
+            record: Record::from_values([
+                (Field::GivenName, given),
+                (Field::FamilyName, family),
+                (Field::DateOfBirth, dob),
+                (Field::Sex, "female"),
+                (Field::NhsNumber, nhs),
+            ]),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn probabilistic_links_nicknames_and_swaps_queues_twins_and_never_crosses_nhs_numbers() {
+        let mut p = Probables::default();
+        let held = [
+            ("Elizabeth", "Marlow", "2014-03-04", "9990000018"),
+            ("Amelia", "Quill", "2013-07-08", ""),
+            ("Aisha", "Khan", "2012-01-02", ""),
+        ];
+        let ids: Vec<PersonId> = held
+            .iter()
+            .map(|(g, f, d, n)| {
+                let id = PersonId::new();
+                p.learn(id, &probable_evidence(g, f, d, n));
+                id
+            })
+            .collect();
+        let scorer = Scorer::standard(10_000);
+        let decide = |e: &Evidence| decide_probable(e, &p, &scorer, 0.9, 0.5);
+        match decide(&probable_evidence("Beth", "Marlow", "2014-03-04", "")) {
+            Outcome::Link(found) => assert_eq!(found.person, ids[0]),
+            other => panic!("a diminutive links: {other:?}"),
+        }
+        match decide(&probable_evidence("Khan", "Aisha", "2012-01-02", "")) {
+            Outcome::Link(found) => assert_eq!(found.person, ids[2]),
+            other => panic!("swapped names link: {other:?}"),
+        }
+        // Day and month swapped in the date of birth.
+        match decide(&probable_evidence("Aisha", "Khan", "2012-02-01", "")) {
+            Outcome::Link(found) => assert_eq!(found.person, ids[2]),
+            other => panic!("a swapped date links: {other:?}"),
+        }
+        // A twin: in a large graph not even in doubt; in a small one, in doubt but never
+        // linked, since the given names disagree.
+        let twin = probable_evidence("Olivia", "Quill", "2013-07-08", "");
+        assert_eq!(decide(&twin), Outcome::Unmatched);
+        match decide_probable(&twin, &p, &Scorer::standard(10), 0.9, 0.5) {
+            Outcome::Review(found) => assert_eq!(found[0].person, ids[1]),
+            other => panic!("a twin goes to review: {other:?}"),
+        }
+        assert_eq!(
+            decide(&probable_evidence(
+                "Elizabeth",
+                "Marlow",
+                "2014-03-04",
+                "9990000050"
+            )),
+            Outcome::Unmatched,
+            "a different valid NHS number is never a match"
+        );
+        assert_eq!(
+            decide(&probable_evidence("Zara", "Osei", "2011-11-11", "")),
+            Outcome::Unmatched
+        );
     }
 }

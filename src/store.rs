@@ -11,6 +11,7 @@ pub mod error;
 pub mod graph;
 pub mod load;
 pub mod log;
+pub mod matches;
 pub mod operations;
 pub mod sync;
 

@@ -508,6 +508,29 @@ impl Person {
         }))
     }
 
+    /// The source records behind the person and why each was linked, in words and numbers
+    /// (each released as its holder's `person.identity`; records the caller may not see are
+    /// left out).
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<super::matches::LinkedRecord>>> {
+        let answer = gate(ctx)?
+            .provenance(&[self.0])
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        let rows = match answer.into_iter().next() {
+            None => return Ok(None),
+            Some((_, Err(d))) => return Err(super::errors::denied(&d)),
+            Some((_, Ok(rows))) => rows,
+        };
+        Ok(Some(
+            rows.into_iter()
+                .map(|(_, r)| super::matches::LinkedRecord(r))
+                .collect(),
+        ))
+    }
+
     /// Who works with the person or their family, now and before (`person.involvements`).
     async fn involvements(&self, ctx: &Context<'_>) -> Result<Option<Vec<Involvement>>> {
         let rows = released(ctx, loaders(ctx)?.involvements.load_one(self.0).await)?;

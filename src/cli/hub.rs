@@ -62,7 +62,15 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     }
     let gate = Gate::new(store.clone(), Arc::new(rules))
         .with_log(log)
-        .with_protocols_dir(config.protocols.dir.clone());
+        .with_protocols_dir(config.protocols.dir.clone())
+        .with_review_roles(
+            config
+                .linkage
+                .review_roles
+                .iter()
+                .filter_map(|r| r.parse().ok())
+                .collect(),
+        );
     tokio::spawn(watch_protocols(gate.clone(), config.protocols.dir.clone()));
     if config.audit.verify_seconds > 0 {
         tokio::spawn(verify_periodically(

@@ -134,6 +134,9 @@ catalogue_enum!(
         Audit = "audit",
         /// Aggregate indicators and returns; never a person.
         Statistics = "statistics",
+        /// Keeping the hub's record of a person accurate: reviewing, confirming and undoing
+        /// links between agencies' records. Identity only.
+        RecordLinkage = "record_linkage",
     }
 );
 

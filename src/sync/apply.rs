@@ -216,8 +216,7 @@ fn person_records(
                         id(IdentifierSystem::NhsNumber).unwrap_or(""),
                     ),
                     (Field::Upn, id(IdentifierSystem::Upn).unwrap_or("")),
-                ]
-                .into_iter(),
+                ],
             ));
         }
     }

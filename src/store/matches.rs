@@ -1,0 +1,302 @@
+//! The review queue of doubtful links, and the moves a reviewer's decision makes: merging one
+//! person into another (`confirmMatch`) and moving source records, with everything derived
+//! from them, to a new person (`splitPerson`).
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::{
+    addresses, consents, facts, family_members, involvements, match_reviews, person_identifiers,
+    person_names, persons, relationships, source_records,
+};
+use super::sync::MatchReviewRow;
+use crate::model::{OrganisationId, PersonId, SourceRecordId};
+
+fn review_from(r: match_reviews::Model) -> MatchReviewRow {
+    MatchReviewRow {
+        id: r.id,
+        source_record: SourceRecordId(r.source_record_id),
+        record_person: PersonId(r.record_person_id),
+        candidate_person: PersonId(r.candidate_person_id),
+        score: r.score,
+        detail: r.detail,
+        status: r.status,
+        created_at: r.created_at,
+        decided_at: r.decided_at,
+        decided_by: r.decided_by,
+        note: r.note,
+    }
+}
+
+/// Open reviews, oldest first: `limit` of them after review `after`.
+pub async fn open(
+    conn: &impl ConnectionTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<MatchReviewRow>, StoreError> {
+    let mut q = match_reviews::Entity::find().filter(match_reviews::Column::Status.eq("open"));
+    if let Some(after) = after {
+        q = q.filter(match_reviews::Column::Id.gt(after));
+    }
+    Ok(q.order_by_asc(match_reviews::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(review_from)
+        .collect())
+}
+
+/// One review by id.
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<MatchReviewRow>, StoreError> {
+    Ok(match_reviews::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .map(review_from))
+}
+
+/// Records a decision on an open review. False when it was no longer open.
+pub async fn decide(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    status: &str,
+    by: &str,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = match_reviews::Entity::update_many()
+        .col_expr(match_reviews::Column::Status, Expr::value(status))
+        .col_expr(match_reviews::Column::DecidedBy, Expr::value(by))
+        .col_expr(match_reviews::Column::DecidedAt, Expr::value(at))
+        .col_expr(
+            match_reviews::Column::Note,
+            Expr::value(note.map(str::to_owned)),
+        )
+        .filter(match_reviews::Column::Id.eq(id))
+        .filter(match_reviews::Column::Status.eq("open"))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Closes the open reviews of a record (another of its candidates was confirmed).
+pub async fn supersede(
+    conn: &impl ConnectionTrait,
+    record: SourceRecordId,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match_reviews::Entity::update_many()
+        .col_expr(match_reviews::Column::Status, Expr::value("superseded"))
+        .col_expr(match_reviews::Column::DecidedBy, Expr::value(by))
+        .col_expr(match_reviews::Column::DecidedAt, Expr::value(at))
+        .filter(match_reviews::Column::SourceRecordId.eq(record.0))
+        .filter(match_reviews::Column::Status.eq("open"))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Source records with these ids and what was linked to them through their subject key (a
+/// record of facts about a person whose identity is in another record of the same connector):
+/// the records a split moves.
+pub async fn records_with_followers(
+    conn: &impl ConnectionTrait,
+    person: PersonId,
+    ids: &[SourceRecordId],
+) -> Result<Vec<SourceRecordId>, StoreError> {
+    let named: Vec<(Uuid, String, String)> = source_records::Entity::find()
+        .select_only()
+        .column(source_records::Column::Id)
+        .column(source_records::Column::Connector)
+        .column(source_records::Column::SourceKey)
+        .filter(source_records::Column::PersonId.eq(person.0))
+        .filter(source_records::Column::Id.is_in(ids.iter().map(|i| i.0)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut out: Vec<SourceRecordId> = named.iter().map(|(id, _, _)| SourceRecordId(*id)).collect();
+    for (_, connector, key) in &named {
+        let followers: Vec<Uuid> = source_records::Entity::find()
+            .select_only()
+            .column(source_records::Column::Id)
+            .filter(source_records::Column::PersonId.eq(person.0))
+            .filter(source_records::Column::Connector.eq(connector.as_str()))
+            .filter(source_records::Column::SubjectKey.eq(key.as_str()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(followers.into_iter().map(SourceRecordId));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Moves everything of person `from` to person `into` and deletes `from`: its source records,
+/// names, identifiers, addresses, facts, relationships (a relationship between the two is
+/// dropped), family memberships, involvements and consents, and the open reviews that name it.
+pub async fn merge(
+    conn: &impl ConnectionTrait,
+    from: PersonId,
+    into: PersonId,
+) -> Result<(), StoreError> {
+    macro_rules! repoint {
+        ($entity:ident, $column:ident) => {
+            $entity::Entity::update_many()
+                .col_expr($entity::Column::$column, Expr::value(into.0))
+                .filter($entity::Column::$column.eq(from.0))
+                .exec(conn)
+                .await?;
+        };
+    }
+    repoint!(source_records, PersonId);
+    repoint!(person_names, PersonId);
+    repoint!(person_identifiers, PersonId);
+    repoint!(addresses, PersonId);
+    repoint!(facts, PersonId);
+    repoint!(relationships, PersonId);
+    repoint!(relationships, RelatedPersonId);
+    repoint!(family_members, PersonId);
+    repoint!(involvements, PersonId);
+    repoint!(consents, PersonId);
+    repoint!(match_reviews, RecordPersonId);
+    repoint!(match_reviews, CandidatePersonId);
+    relationships::Entity::delete_many()
+        .filter(relationships::Column::PersonId.eq(into.0))
+        .filter(relationships::Column::RelatedPersonId.eq(into.0))
+        .exec(conn)
+        .await?;
+    persons::Entity::delete_by_id(from.0).exec(conn).await?;
+    Ok(())
+}
+
+/// Moves source records, and what was derived from them, from person `from` to person `to`.
+pub async fn move_records(
+    conn: &impl ConnectionTrait,
+    ids: &[SourceRecordId],
+    from: PersonId,
+    to: PersonId,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    source_records::Entity::update_many()
+        .col_expr(source_records::Column::PersonId, Expr::value(to.0))
+        .filter(source_records::Column::PersonId.eq(from.0))
+        .filter(source_records::Column::Id.is_in(ids.clone()))
+        .exec(conn)
+        .await?;
+    macro_rules! follow {
+        ($entity:ident) => {
+            $entity::Entity::update_many()
+                .col_expr($entity::Column::PersonId, Expr::value(to.0))
+                .filter($entity::Column::PersonId.eq(from.0))
+                .filter($entity::Column::SourceRecordId.is_in(ids.clone()))
+                .exec(conn)
+                .await?;
+        };
+    }
+    follow!(person_names);
+    follow!(person_identifiers);
+    follow!(addresses);
+    follow!(facts);
+    follow!(relationships);
+    follow!(family_members);
+    Ok(())
+}
+
+/// Sets how records were linked.
+pub async fn set_method(
+    conn: &impl ConnectionTrait,
+    ids: &[SourceRecordId],
+    method: &str,
+) -> Result<(), StoreError> {
+    source_records::Entity::update_many()
+        .col_expr(source_records::Column::LinkMethod, Expr::value(method))
+        .filter(source_records::Column::Id.is_in(ids.iter().map(|i| i.0)))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a person row.
+pub async fn insert_person(
+    conn: &impl ConnectionTrait,
+    person: &crate::model::Person,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    persons::Entity::insert(persons::ActiveModel {
+        id: Set(person.id.0),
+        date_of_birth: Set(person.date_of_birth),
+        sex: Set(person.sex.as_str().to_owned()),
+        is_child: Set(person.is_child),
+        shielded: Set(person.shielded),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// One source record behind a person, and how it was linked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provenance {
+    pub id: SourceRecordId,
+    pub connector: String,
+    pub organisation: OrganisationId,
+    pub source_key: String,
+    pub fetched_at: DateTime<Utc>,
+    pub method: Option<String>,
+    pub score: Option<f64>,
+    pub detail: Option<String>,
+}
+
+/// The source records of persons, oldest first.
+pub async fn provenance(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<Vec<(PersonId, Provenance)>, StoreError> {
+    if persons.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = source_records::Entity::find()
+        .filter(source_records::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+        .order_by_asc(source_records::Column::Id)
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .filter_map(|r| {
+            let organisation = match r.organisation_id.parse() {
+                Ok(o) => o,
+                Err(_) => {
+                    return Some(Err(StoreError::Corrupt {
+                        table: "source_records",
+                        column: "organisation_id",
+                    }));
+                }
+            };
+            Some(Ok((
+                PersonId(r.person_id?),
+                Provenance {
+                    id: SourceRecordId(r.id),
+                    connector: r.connector,
+                    organisation,
+                    source_key: r.source_key,
+                    fetched_at: r.fetched_at,
+                    method: r.link_method,
+                    score: r.link_score,
+                    detail: r.link_detail,
+                },
+            )))
+        })
+        .collect()
+}

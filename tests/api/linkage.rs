@@ -1,0 +1,250 @@
+//! Probabilistic linkage through sync, explained and corrected over GraphQL: two forces' POLE
+//! feeds on loopback describe the same children differently (a diminutive, swapped names, a
+//! child known by another given name) and twins; the hub links, queues, and a data steward
+//! confirms, rejects and splits.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use kinship::model::{PersonId, Role};
+use kinship::population::{self, PopulationSpec};
+use kinship::store::graph::{self, FactFilter};
+use kinship::store::sync as rows;
+use kinship::sync::{ConnectorSpec, Engine, RetryPolicy, Running, progress::Silent};
+use serde_json::{Value, json};
+
+use crate::golden::LA;
+use crate::helpers::{TestApp, on_each_backend, principal, spawn_with};
+use crate::sync::serve;
+
+/// A POLE page: each person `(id, given, family, dob, sex)` with a missing-person event.
+fn page(force: &str, persons: &[(&str, &str, &str, &str, &str)]) -> Value {
+    let mut events = Vec::new();
+    let mut links = Vec::new();
+    for (i, (id, ..)) in persons.iter().enumerate() {
+        let event = format!("{id}-e");
+        events.push(json!({
+            "id": event, "type": "missing_person",
+            "reference": format!("{}-2026-{:06}", force.to_uppercase(), i + 1),
+            "occurred_from": "2026-10-01T10:00:00Z", "occurred_to": null, "location": null
+        }));
+        links.push(json!({ "from": id, "to": event, "role": "missing_person" }));
+    }
+    json!({
+        "persons": persons.iter().map(|(id, given, family, dob, sex)| json!({
+            "id": id, "names": [{ "given": given, "family": family }], "dob": dob, "sex": sex
+        })).collect::<Vec<_>>(),
+        "objects": [], "locations": [], "events": events, "links": links, "next_cursor": null
+    })
+}
+
+/// Serves a page that the test can change, as force `force`'s feed.
+async fn feed(page: Arc<Mutex<Value>>) -> String {
+    let router = Router::new()
+        .route(
+            "/pole/events",
+            axum::routing::get(move || {
+                let p = page.lock().unwrap().clone();
+                async move { axum::Json(p) }
+            }),
+        )
+        .route(
+            "/pole/health",
+            axum::routing::get(|| async {
+                axum::Json(json!({ "status": "ok", "profile": "kinship-pole/1" }))
+            }),
+        );
+    serve(router).await
+}
+
+fn spec(id: &str, force: &str, url: &str) -> ConnectorSpec {
+    ConnectorSpec {
+        id: id.into(),
+        kind: "police-pole".into(),
+        settings: json!({ "base_url": url, "force": force, "page_size": 50, "timeout_seconds": 2 }),
+        rate_per_second: None,
+        retry: RetryPolicy {
+            base: std::time::Duration::from_millis(20),
+            max_delay: std::time::Duration::from_secs(1),
+            max_attempts: 3,
+        },
+    }
+}
+
+async fn person_of(app: &TestApp, connector: &str, key: &str) -> PersonId {
+    let key = format!("pole:person:{key}");
+    rows::persons_of_keys(app.store.conn(), connector, std::slice::from_ref(&key))
+        .await
+        .unwrap()
+        .remove(&key)
+        .unwrap_or_else(|| panic!("{connector}/{key} has a person"))
+}
+
+async fn facts_of(app: &TestApp, person: PersonId) -> u64 {
+    graph::fact_groups(app.store.conn(), &[person], &FactFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.count)
+        .sum()
+}
+
+const QUEUE: &str = "{ matchReviewQueue { reviews { id status score explanation \
+    comparisons { name label weight } recordPerson { id names { given family } } \
+    candidatePerson { id names { given family } } } hasNext } }";
+
+#[tokio::test]
+async fn sync_links_probable_matches_queues_doubtful_ones_and_a_steward_corrects_them() {
+    on_each_backend(|db| async move {
+        let app = spawn_with(db, population::generate(&PopulationSpec::new(0, 1))).await;
+        let engine = Engine::new(app.store.clone());
+        let a = Arc::new(Mutex::new(page(
+            "a",
+            &[
+                ("p1", "William", "Zebedee", "2014-03-04", "male"),
+                ("p2", "Amelia", "Quillfeather", "2013-07-08", "female"),
+                ("p3", "Aisha", "Khanzada", "2012-01-02", "female"),
+                ("p4", "Tobias", "Thistlewood", "2010-02-03", "male"),
+            ],
+        )));
+        let b_persons = [
+            ("q1", "Bill", "Zebedee", "2014-03-04", "male"),
+            // Amelia's twin sister: same family, birthday and sex.
+            ("q2", "Olivia", "Quillfeather", "2013-07-08", "female"),
+            ("q3", "Khanzada", "Aisha", "2012-01-02", "female"),
+            // Tobias, known to this force by his middle name.
+            ("q4", "Ezra", "Thistlewood", "2010-02-03", "male"),
+        ];
+        let b = Arc::new(Mutex::new(page("b", &b_persons)));
+        let force_a = Running::build(spec("force-a", "aforce", &feed(a).await)).unwrap();
+        let force_b = Running::build(spec("force-b", "bforce", &feed(b.clone()).await)).unwrap();
+        engine.run(&force_a, &Silent).await.unwrap();
+        engine.run(&force_b, &Silent).await.unwrap();
+
+        // A diminutive and swapped names link; twins and a different given name do not.
+        assert_eq!(person_of(&app, "force-a", "p1").await, person_of(&app, "force-b", "q1").await);
+        assert_eq!(person_of(&app, "force-a", "p3").await, person_of(&app, "force-b", "q3").await);
+        let (amelia, olivia) = (person_of(&app, "force-a", "p2").await, person_of(&app, "force-b", "q2").await);
+        assert_ne!(amelia, olivia, "twins are never linked automatically");
+        let (tobias, ezra) = (person_of(&app, "force-a", "p4").await, person_of(&app, "force-b", "q4").await);
+        assert_ne!(tobias, ezra);
+
+        // The steward sees both doubtful pairs, explained.
+        let steward = principal("steward-1", LA, Role::DataSteward);
+        let r = app.query(&steward, Some("record_linkage"), QUEUE, json!({})).await;
+        assert!(r.body["errors"].is_null(), "{:?}", r.body);
+        let reviews = r.body["data"]["matchReviewQueue"]["reviews"].as_array().unwrap().clone();
+        let pair = |rp: PersonId, cp: PersonId| {
+            reviews
+                .iter()
+                .find(|v| v["recordPerson"]["id"] == rp.to_string() && v["candidatePerson"]["id"] == cp.to_string())
+                .unwrap_or_else(|| panic!("a review of {rp} against {cp} in {reviews:?}"))
+                .clone()
+        };
+        let twins = pair(olivia, amelia);
+        let middle = pair(ezra, tobias);
+        assert_eq!(reviews.len(), 2, "{reviews:?}");
+        assert!(twins["score"].as_f64().unwrap() >= 0.5);
+        assert!(twins["explanation"].as_str().unwrap().contains("date of birth agrees exactly"), "{twins}");
+        assert_eq!(twins["candidatePerson"]["names"][0]["given"], "Amelia", "identity read under P-IDR");
+        assert!(twins["comparisons"].as_array().unwrap().iter().any(|c| c["name"] == "name" && c["weight"].as_f64().unwrap() < 0.0));
+
+        // A social worker may not review links.
+        let sw = principal("sw-1", LA, Role::SocialWorker);
+        let refused = app.query(&sw, Some("safeguarding"), QUEUE, json!({})).await;
+        assert_eq!(refused.codes(), ["FORBIDDEN"], "{:?}", refused.body);
+
+        // Provenance: why Bill's record joined William.
+        let prov = "query($id: ID!) { person(id: $id) { provenance { id connector method score explanation comparisons { name label } } } }";
+        let william = person_of(&app, "force-a", "p1").await;
+        let r = app.query(&steward, Some("record_linkage"), prov, json!({ "id": william.to_string() })).await;
+        let records = r.body["data"]["person"]["provenance"].as_array().unwrap().clone();
+        let linked = records
+            .iter()
+            .find(|x| x["method"] == "probabilistic")
+            .unwrap_or_else(|| panic!("a probabilistic link in {records:?}"));
+        assert!(linked["score"].as_f64().unwrap() >= 0.9);
+        let why = linked["explanation"].as_str().unwrap();
+        assert!(why.contains("diminutive") && why.contains("match probability"), "{why}");
+
+        // Reject the twins, change Olivia's record and pull everything again: still apart,
+        // and not queued again.
+        let reject = "mutation($id: ID!) { rejectMatch(id: $id, note: \"twins: different children\") { status decidedBy } }";
+        let r = app.query(&steward, Some("record_linkage"), reject, json!({ "id": twins["id"] })).await;
+        assert_eq!(r.body["data"]["rejectMatch"]["status"], "rejected", "{:?}", r.body);
+        assert_eq!(r.body["data"]["rejectMatch"]["decidedBy"], "steward-1");
+        let again = app.query(&steward, Some("record_linkage"), reject, json!({ "id": twins["id"] })).await;
+        assert_eq!(again.codes(), ["BAD_USER_INPUT"], "a decided review cannot be decided again");
+        {
+            let mut changed = b_persons;
+            changed[1] = ("q2", "Olivia", "Quillfeather", "2013-07-08", "f");
+            let mut p = page("b", &changed);
+            p["events"][1]["reference"] = json!("B-2026-999999");
+            *b.lock().unwrap() = p;
+        }
+        rows::reset_cursor(app.store.conn(), "force-b").await.unwrap();
+        let rerun = engine.run(&force_b, &Silent).await.unwrap();
+        assert!(rerun.changed >= 1, "{rerun:?}");
+        assert_ne!(person_of(&app, "force-a", "p2").await, person_of(&app, "force-b", "q2").await);
+        let r = app.query(&steward, Some("record_linkage"), QUEUE, json!({})).await;
+        let open: Vec<Value> = r.body["data"]["matchReviewQueue"]["reviews"].as_array().unwrap().clone();
+        assert_eq!(open.len(), 1, "only the middle-name pair is still open: {open:?}");
+        assert_eq!(open[0]["id"], middle["id"]);
+
+        // Confirm the middle name: Ezra's records and facts join Tobias.
+        let ezra_facts = facts_of(&app, ezra).await;
+        let tobias_facts = facts_of(&app, tobias).await;
+        assert!(ezra_facts >= 1 && tobias_facts >= 1);
+        let confirm = "mutation($id: ID!) { confirmMatch(id: $id, note: \"school confirms Ezra is Tobias's middle name\") { status candidatePerson { id } } }";
+        let r = app.query(&steward, Some("record_linkage"), confirm, json!({ "id": middle["id"] })).await;
+        assert_eq!(r.body["data"]["confirmMatch"]["status"], "confirmed", "{:?}", r.body);
+        assert_eq!(person_of(&app, "force-b", "q4").await, tobias);
+        assert_eq!(facts_of(&app, tobias).await, ezra_facts + tobias_facts);
+        let r = app.query(&steward, Some("record_linkage"), prov, json!({ "id": tobias.to_string() })).await;
+        let records = r.body["data"]["person"]["provenance"].as_array().unwrap().clone();
+        let confirmed = records
+            .iter()
+            .find(|x| x["method"] == "review:confirmed")
+            .unwrap_or_else(|| panic!("the confirmed record in {records:?}"));
+        assert!(confirmed["explanation"].as_str().unwrap().contains("reviewer"));
+
+        // Split it off again: the record, and its event's facts, go to a new person.
+        let split = "mutation($p: ID!, $r: [ID!]!) { splitPerson(personId: $p, sourceRecords: $r, note: \"confirmed in error\") { id } }";
+        let r = app
+            .query(&steward, Some("record_linkage"), split, json!({ "p": tobias.to_string(), "r": [confirmed["id"]] }))
+            .await;
+        let new: PersonId = r.body["data"]["splitPerson"]["id"].as_str().unwrap_or_else(|| panic!("{:?}", r.body)).parse().unwrap();
+        assert_eq!(person_of(&app, "force-b", "q4").await, new);
+        assert_eq!(person_of(&app, "force-a", "p4").await, tobias);
+        assert_eq!(facts_of(&app, new).await, ezra_facts);
+        assert_eq!(facts_of(&app, tobias).await, tobias_facts);
+        // Naming every record of a person leaves nothing to split from.
+        let all: Vec<Value> = {
+            let r = app.query(&steward, Some("record_linkage"), prov, json!({ "id": tobias.to_string() })).await;
+            r.body["data"]["person"]["provenance"].as_array().unwrap().iter().map(|x| x["id"].clone()).collect()
+        };
+        let r = app.query(&steward, Some("record_linkage"), split, json!({ "p": tobias.to_string(), "r": all })).await;
+        assert_eq!(r.codes(), ["BAD_USER_INPUT"], "{:?}", r.body);
+
+        // Every decision is in the access log, as an action on each person it touched.
+        let log = app.log().await;
+        for (action, persons) in [
+            ("reject_match", vec![olivia, amelia]),
+            ("confirm_match", vec![ezra, tobias]),
+            ("split_person", vec![tobias, new]),
+        ] {
+            let entry = log
+                .iter()
+                .find(|e| {
+                    e.reads["actions"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|a| a["action"] == action))
+                })
+                .unwrap_or_else(|| panic!("{action} is logged"));
+            for p in persons {
+                assert!(entry.subjects.contains(&p), "{action} names {p}");
+            }
+        }
+    })
+    .await;
+}
