@@ -14,7 +14,8 @@
 //!
 //! A record these rules would make a new person is then scored against the persons blocking
 //! puts beside it ([`Probables`]: the same date of birth with the same family or given name,
-//! day and month swapped, or the same name with any date) by the Fellegi–Sunter model of
+//! day and month swapped, or the same name with any date or none: a parent a school lists as a
+//! contact, with a name and the pupil's address but no date of birth) by the Fellegi–Sunter model of
 //! [`probabilistic`] ([`decide_probable`]): it joins the one person it matches with a
 //! probability at or above the link threshold, names agreeing, when no other candidate is in
 //! doubt; it becomes a new person with its doubtful candidates queued for review when any
@@ -273,10 +274,14 @@ impl Probables {
     /// The keys the store is asked for: dates of birth (as given and with day and month
     /// swapped) and normalised (family, given) names (as given and swapped).
     pub fn keys(evidence: &Evidence) -> (Vec<NaiveDate>, Vec<(String, String)>) {
-        let Some((family, given, dob)) = &evidence.name_dob else {
+        let Some((family, given)) = &evidence.name else {
             return (vec![], vec![]);
         };
-        let dates = std::iter::once(*dob).chain(swapped(*dob)).collect();
+        let dates = evidence
+            .name_dob
+            .iter()
+            .flat_map(|(_, _, dob)| std::iter::once(*dob).chain(swapped(*dob)))
+            .collect();
         let names = vec![
             (family.clone(), given.clone()),
             (given.clone(), family.clone()),
@@ -322,10 +327,14 @@ impl Probables {
     /// The persons blocking puts beside a record.
     pub fn candidates(&self, evidence: &Evidence) -> BTreeSet<PersonId> {
         let mut out = BTreeSet::new();
-        let Some((family, given, dob)) = &evidence.name_dob else {
+        let Some((family, given)) = &evidence.name else {
             return out;
         };
-        for d in std::iter::once(*dob).chain(swapped(*dob)) {
+        let dates = evidence
+            .name_dob
+            .iter()
+            .flat_map(|(_, _, dob)| std::iter::once(*dob).chain(swapped(*dob)));
+        for d in dates {
             for (map, name) in [
                 (&self.by_date_family, family),
                 (&self.by_date_given, given),

@@ -8,6 +8,7 @@
 
 mod entity;
 pub mod error;
+pub mod families;
 pub mod graph;
 pub mod load;
 pub mod log;

@@ -16,6 +16,7 @@ mod m20261123_000007_audit_checkpoints;
 mod m20261124_000008_name_dob_block;
 mod m20261124_000009_registered_operations;
 mod m20261125_000010_match_review;
+mod m20261125_000011_derived_families;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_name_dob_block::Migration),
             Box::new(m20261124_000009_registered_operations::Migration),
             Box::new(m20261125_000010_match_review::Migration),
+            Box::new(m20261125_000011_derived_families::Migration),
         ]
     }
 }

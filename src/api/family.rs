@@ -17,6 +17,17 @@ pub enum FamilyKind {
     Household,
 }
 
+/// What a family or household group rests on.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FamilyBasis {
+    /// Derived from the relationships sources declare (parent, carer, child, sibling).
+    Relationships,
+    /// Derived from a shared current address.
+    Address,
+    /// Recorded by the hub's users (a family an early help team works with).
+    Recorded,
+}
+
 /// A family or household group.
 pub struct Family(pub FamilyId);
 
@@ -38,6 +49,12 @@ impl FamilyMember {
     /// The organisation that declared the membership.
     async fn source(&self) -> Organisation {
         Organisation(self.0.organisation.clone())
+    }
+
+    /// The source record that declared it (the relationship or the address), for a group the
+    /// hub derived; see `person.provenance`.
+    async fn source_record_id(&self) -> Option<ID> {
+        self.0.source_record.map(|r| ID(r.0.to_string()))
     }
 }
 
@@ -69,6 +86,20 @@ impl Family {
             .await
             .map_err(|e| gate_failed(ctx, &e))?;
         Ok(family.map(|f| f.kind.into()))
+    }
+
+    /// What the group rests on: declared relationships, a shared address, or a user's record.
+    async fn basis(&self, ctx: &Context<'_>) -> Result<Option<FamilyBasis>> {
+        let family = loaders(ctx)?
+            .family
+            .load_one(self.0)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        Ok(family.map(|f| match f.basis.as_deref() {
+            Some("relationships") => FamilyBasis::Relationships,
+            Some("address") => FamilyBasis::Address,
+            _ => FamilyBasis::Recorded,
+        }))
     }
 
     /// Members the caller may see.

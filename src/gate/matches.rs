@@ -153,6 +153,7 @@ impl RequestGate {
                 }
             }
             rows::merge(&txn, from, into).await?;
+            crate::store::families::rebuild(&txn, &[into], Utc::now()).await?;
         }
         let now = Utc::now();
         let by = self.principal().subject.clone();
@@ -232,6 +233,7 @@ impl RequestGate {
         rows::insert_person(&txn, &new, now).await?;
         rows::move_records(&txn, &moving, person, new.id).await?;
         rows::set_method(&txn, &moving, Method::Split.as_str()).await?;
+        crate::store::families::rebuild(&txn, &[person, new.id], now).await?;
         let by = self.principal().subject.clone();
         crate::store::sync::insert_reviews(
             &txn,

@@ -309,7 +309,16 @@ impl RuleSet for ProtocolRules {
                 *worst = Some(d);
             }
         };
-        for &(pi, ci) in candidates {
+        // A clause that neither serves the declared purpose nor shares the category (an
+        // identity-only clause for another purpose, say) says nothing about this read: it
+        // explains a refusal only when no other clause of the flow is closer.
+        let relevant = |&(pi, ci): &(usize, usize)| {
+            let clause = &self.protocols[pi].clauses[ci];
+            clause.purposes.contains(&purpose)
+                || clause.categories.iter().any(|c| c.matches(q.category))
+        };
+        let any_relevant = candidates.iter().any(relevant);
+        for &(pi, ci) in candidates.iter().filter(|c| !any_relevant || relevant(c)) {
             let p = &self.protocols[pi];
             if !p.in_force(today) {
                 consider(

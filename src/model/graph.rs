@@ -231,6 +231,9 @@ impl FamilyKind {
 pub struct Family {
     pub id: FamilyId,
     pub kind: FamilyKind,
+    /// For a group the hub derives: `relationships` (declared by sources) or `address` (a
+    /// shared current address). `None` for a group the hub's users recorded.
+    pub basis: Option<String>,
 }
 
 /// A person's membership of a family, with the role they play in it.

@@ -3458,6 +3458,7 @@ impl<'s> Generator<'s> {
         self.pop.families.push(Family {
             id: fam.id,
             kind: FamilyKind::Family,
+            basis: None,
         });
         for member in &fam.members {
             let (org, record) = self.declarer(fam, member);

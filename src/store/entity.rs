@@ -142,6 +142,8 @@ pub mod families {
         pub id: Uuid,
         pub kind: String,
         pub created_at: ChronoDateTimeUtc,
+        /// `relationships` or `address` for a group the hub derives; none for one its users made.
+        pub basis: Option<String>,
     }
     no_relations!();
 }

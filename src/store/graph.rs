@@ -238,6 +238,7 @@ pub async fn families(
         .map(|r| Family {
             id: FamilyId(r.id),
             kind: FamilyKind::parse(&r.kind),
+            basis: r.basis,
         })
         .collect())
 }

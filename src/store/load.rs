@@ -158,6 +158,7 @@ pub async fn families(
                 id: Set(f.id.0),
                 kind: Set(f.kind.as_str().to_owned()),
                 created_at: Set(now),
+                basis: Set(None),
             })
             .collect(),
     )

@@ -202,22 +202,20 @@ fn person_records(
     let mut out = Vec::new();
     for (given, family) in names.iter().take(4) {
         for (line, town, postcode) in addresses.iter().take(3) {
-            out.push(Record::from_values(
-                [
-                    (Field::GivenName, given.as_str()),
-                    (Field::FamilyName, family.as_str()),
-                    (Field::DateOfBirth, dob.as_deref().unwrap_or("")),
-                    (Field::Sex, if sex == "unknown" { "" } else { sex }),
-                    (Field::Postcode, postcode.as_str()),
-                    (Field::AddressLine, line.as_str()),
-                    (Field::Locality, town.as_str()),
-                    (
-                        Field::NhsNumber,
-                        id(IdentifierSystem::NhsNumber).unwrap_or(""),
-                    ),
-                    (Field::Upn, id(IdentifierSystem::Upn).unwrap_or("")),
-                ],
-            ));
+            out.push(Record::from_values([
+                (Field::GivenName, given.as_str()),
+                (Field::FamilyName, family.as_str()),
+                (Field::DateOfBirth, dob.as_deref().unwrap_or("")),
+                (Field::Sex, if sex == "unknown" { "" } else { sex }),
+                (Field::Postcode, postcode.as_str()),
+                (Field::AddressLine, line.as_str()),
+                (Field::Locality, town.as_str()),
+                (
+                    Field::NhsNumber,
+                    id(IdentifierSystem::NhsNumber).unwrap_or(""),
+                ),
+                (Field::Upn, id(IdentifierSystem::Upn).unwrap_or("")),
+            ]));
         }
     }
     out
@@ -441,7 +439,7 @@ pub async fn batch(
                 } else {
                     linkage::decide(&w.checked.evidence, subject, &cands)
                 };
-                if decision == Decision::New && !relatives_pass && w.checked.has_identity {
+                if decision == Decision::New && w.checked.has_identity {
                     match linkage::decide_probable(
                         &w.checked.evidence,
                         &probables,
@@ -632,6 +630,21 @@ pub async fn batch(
     load::addresses(&txn, &derived.addresses).await?;
     load::facts(&txn, &derived.facts).await?;
     load::relationships(&txn, &links).await?;
+    // Families and households of the persons whose relationships or addresses this batch
+    // added or changed.
+    let touched: Vec<PersonId> = links
+        .iter()
+        .flat_map(|l| [l.person_id, l.related_person])
+        .chain(derived.addresses.iter().map(|a| a.person_id))
+        .chain(
+            work.iter()
+                .filter(|w| w.existing.is_some())
+                .filter_map(|w| w.person),
+        )
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    crate::store::families::rebuild(&txn, &touched, now).await?;
     rows::insert_declared(&txn, &declared).await?;
     rows::mark_resolved(&txn, &now_resolved).await?;
     rows::quarantine(&txn, &quarantine).await?;

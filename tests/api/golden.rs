@@ -87,6 +87,7 @@ pub fn world() -> World {
     pop.families.push(Family {
         id: f2,
         kind: FamilyKind::Family,
+        basis: None,
     });
     pop.members.push(FamilyMember {
         family_id: f2,

@@ -248,3 +248,134 @@ async fn sync_links_probable_matches_queues_doubtful_ones_and_a_steward_corrects
     })
     .await;
 }
+
+#[tokio::test]
+async fn families_come_from_declared_relationships_and_households_from_shared_addresses() {
+    use kinship::model::{FamilyId, RelationshipKind};
+    on_each_backend(|db| async move {
+        let (store, _dir) = crate::sync::fresh_store(db).await;
+        let pop = population::generate(&PopulationSpec::new(12, 3));
+        let (_feeds, _runs) = kinship::cli::demo::sync_from_feeds(&store, &pop, &Silent)
+            .await
+            .unwrap();
+        let graph_of = kinship::cli::demo::hub_records(&store, &pop).await.unwrap();
+        let conn = store.conn();
+        // A parent a school lists as a contact (a name and the pupil's address, no date of
+        // birth) joins the parent the health record already gave the hub: no name is held
+        // by two persons.
+        {
+            use sea_orm::{ConnectionTrait, Statement};
+            let shared = conn
+                .query_all_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT family_norm, given_norm FROM person_names \
+                     GROUP BY family_norm, given_norm HAVING COUNT(DISTINCT person_id) > 1"
+                        .to_owned(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(shared.len(), 0, "names held by more than one person");
+        }
+        let derived = |basis: &'static str, person: PersonId| {
+            let store = store.clone();
+            async move {
+                let memberships = graph::memberships(store.conn(), &[person]).await.unwrap();
+                let ids: Vec<FamilyId> = memberships.iter().map(|m| m.family_id).collect();
+                graph::families(store.conn(), &ids)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|f| f.basis.as_deref() == Some(basis))
+                    .map(|f| f.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+
+        // A parent a source declares is in the child's derived family, as a parent, with the
+        // record that declared it.
+        let mut checked = 0;
+        for r in pop
+            .relationships
+            .iter()
+            .filter(|r| r.kind == RelationshipKind::Parent)
+        {
+            let (Some(child), Some(parent)) =
+                (graph_of.get(&r.person_id), graph_of.get(&r.related_person))
+            else {
+                continue;
+            };
+            // Declared by either side's record, in either direction.
+            let declared = graph::relationships(conn, &[*child, *parent])
+                .await
+                .unwrap();
+            if !declared.iter().any(|d| {
+                (d.person_id, d.related_person) == (*child, *parent)
+                    || (d.person_id, d.related_person) == (*parent, *child)
+            }) {
+                continue;
+            }
+            let families = derived("relationships", *child).await;
+            assert_eq!(families.len(), 1, "one derived family for the child");
+            let members = graph::members(conn, &families).await.unwrap();
+            let role = |p: PersonId| {
+                members
+                    .iter()
+                    .find(|m| m.person_id == p)
+                    .map(|m| m.role.clone())
+            };
+            assert_eq!(role(*parent).as_deref(), Some("parent"), "{members:?}");
+            assert_eq!(role(*child).as_deref(), Some("child"));
+            assert!(
+                members.iter().all(|m| m.source_record.is_some()),
+                "each edge names its source"
+            );
+            checked += 1;
+        }
+        assert!(checked > 3, "some declared parents were checked: {checked}");
+
+        // Persons who share a current address are a household.
+        let mut by_address: std::collections::HashMap<(String, String), Vec<PersonId>> =
+            Default::default();
+        for a in pop.addresses.iter().filter(|a| a.valid_to.is_none()) {
+            if let Some(p) = graph_of.get(&a.person_id) {
+                let held = graph::addresses(conn, &[*p]).await.unwrap();
+                if held
+                    .iter()
+                    .any(|h| h.valid_to.is_none() && h.postcode == a.postcode && h.line1 == a.line1)
+                {
+                    by_address
+                        .entry((a.postcode.clone(), a.line1.clone()))
+                        .or_default()
+                        .push(*p);
+                }
+            }
+        }
+        let shared: Vec<Vec<PersonId>> = by_address
+            .into_values()
+            .map(|mut v| {
+                v.sort();
+                v.dedup();
+                v
+            })
+            .filter(|v| (2..=6).contains(&v.len()))
+            .collect();
+        assert!(!shared.is_empty(), "the population has shared addresses");
+        for people in &shared {
+            let households = derived("address", people[0]).await;
+            assert_eq!(households.len(), 1, "one household per current address");
+            let members = graph::members(conn, &households).await.unwrap();
+            for p in people {
+                assert!(members.iter().any(|m| m.person_id == *p), "{p} lives there");
+            }
+        }
+
+        // Rebuilding changes nothing: ids are stable.
+        let first = derived("relationships", shared[0][0]).await;
+        let everyone: Vec<PersonId> = graph_of.values().copied().collect();
+        kinship::store::families::rebuild(conn, &everyone, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(derived("relationships", shared[0][0]).await, first);
+    })
+    .await;
+}

@@ -1,0 +1,421 @@
+//! Families and households the hub derives from what sources say, rebuilt for the persons a
+//! change touched (a batch of records, a confirmed match, a split):
+//!
+//! - a **family** is a group of persons joined by declared parent, carer, child and sibling
+//!   relationships; each membership names the record that declared the relationship;
+//! - a **household** is the persons whose current address (postcode and first line) is the
+//!   same; each membership names the record that gave the address. An address with more than
+//!   [`MAX_HOUSEHOLD`] residents (a children's home, a hostel, a block with one line) is not a
+//!   household.
+//!
+//! A derived group's id is stable: a household's follows from its address, a family's from its
+//! earliest member, so involvements that name a group keep naming it as members join.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::{addresses, families, family_members, persons, relationships};
+use crate::model::{PersonId, RelationshipKind};
+
+/// A family larger than this stops growing: chains of step- and half-relations are not one
+/// family.
+const MAX_FAMILY: usize = 40;
+/// An address with more current residents than this is not a household.
+pub const MAX_HOUSEHOLD: usize = 20;
+
+/// The namespace derived group ids are made in.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6b69_6e73_6869_7066_616d_696c_6965_7300);
+
+type Edge = (Uuid, Uuid, String, String, Option<Uuid>);
+/// The organisation and source record behind a fact about a person.
+type Holder = (String, Option<Uuid>);
+
+/// Relationships that make a family, touching any of `ids`.
+async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
+    let kinds = [
+        RelationshipKind::Parent,
+        RelationshipKind::Carer,
+        RelationshipKind::Child,
+        RelationshipKind::Sibling,
+    ]
+    .map(|k| k.as_str());
+    let mut out = Vec::new();
+    for chunk in ids.chunks(2_000) {
+        out.extend(
+            relationships::Entity::find()
+                .select_only()
+                .column(relationships::Column::PersonId)
+                .column(relationships::Column::RelatedPersonId)
+                .column(relationships::Column::Kind)
+                .column(relationships::Column::OrganisationId)
+                .column(relationships::Column::SourceRecordId)
+                .filter(
+                    Condition::any()
+                        .add(relationships::Column::PersonId.is_in(chunk.iter().copied()))
+                        .add(relationships::Column::RelatedPersonId.is_in(chunk.iter().copied())),
+                )
+                .filter(relationships::Column::Kind.is_in(kinds))
+                .into_tuple::<Edge>()
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// A membership to write.
+struct Member {
+    family: Uuid,
+    person: Uuid,
+    role: &'static str,
+    organisation: String,
+    source: Option<Uuid>,
+}
+
+fn find(parent: &mut HashMap<Uuid, Uuid>, x: Uuid) -> Uuid {
+    let p = *parent.get(&x).unwrap_or(&x);
+    if p == x {
+        return x;
+    }
+    let root = find(parent, p);
+    parent.insert(x, root);
+    root
+}
+
+/// The derived families and households these persons belong to.
+async fn derived_families_of(
+    conn: &impl ConnectionTrait,
+    persons: &[Uuid],
+) -> Result<BTreeSet<Uuid>, StoreError> {
+    let mut theirs: BTreeSet<Uuid> = BTreeSet::new();
+    for chunk in persons.chunks(2_000) {
+        let rows: Vec<Uuid> = family_members::Entity::find()
+            .select_only()
+            .column(family_members::Column::FamilyId)
+            .filter(family_members::Column::PersonId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        theirs.extend(rows);
+    }
+    let theirs: Vec<Uuid> = theirs.into_iter().collect();
+    let mut derived: BTreeSet<Uuid> = BTreeSet::new();
+    for chunk in theirs.chunks(2_000) {
+        let rows: Vec<Uuid> = families::Entity::find()
+            .select_only()
+            .column(families::Column::Id)
+            .filter(families::Column::Id.is_in(chunk.iter().copied()))
+            .filter(families::Column::Basis.is_not_null())
+            .into_tuple()
+            .all(conn)
+            .await?;
+        derived.extend(rows);
+    }
+    Ok(derived)
+}
+
+/// The members of families.
+async fn members_of(
+    conn: &impl ConnectionTrait,
+    families: &BTreeSet<Uuid>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let families: Vec<Uuid> = families.iter().copied().collect();
+    let mut out = Vec::new();
+    for chunk in families.chunks(2_000) {
+        let rows: Vec<Uuid> = family_members::Entity::find()
+            .select_only()
+            .column(family_members::Column::PersonId)
+            .filter(family_members::Column::FamilyId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Rebuilds the derived families and households of the persons in `touched` (and of everyone
+/// grouped with them).
+pub async fn rebuild(
+    conn: &impl ConnectionTrait,
+    touched: &[PersonId],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    // Everyone already grouped with a touched person is rebuilt too: a group a touched
+    // person leaves must be rebuilt without them.
+    let touched: Vec<Uuid> = touched.iter().map(|p| p.0).collect();
+    let mut seeds: BTreeSet<Uuid> = touched.iter().copied().collect();
+    let before = derived_families_of(conn, &touched).await?;
+    seeds.extend(members_of(conn, &before).await?);
+    // Families: walk declared relationships out from them.
+    let mut seen: BTreeSet<Uuid> = seeds.clone();
+    let mut frontier: Vec<Uuid> = seen.iter().copied().collect();
+    let mut edges: BTreeSet<Edge> = BTreeSet::new();
+    while !frontier.is_empty() && seen.len() < 10_000 {
+        let found = family_edges(conn, &frontier).await?;
+        frontier.clear();
+        for e in found {
+            for end in [e.0, e.1] {
+                if seen.insert(end) {
+                    frontier.push(end);
+                }
+            }
+            edges.insert(e);
+        }
+    }
+    let mut parent: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut size: HashMap<Uuid, usize> = HashMap::new();
+    for (a, b, ..) in &edges {
+        let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
+        if ra == rb {
+            continue;
+        }
+        let (sa, sb) = (*size.get(&ra).unwrap_or(&1), *size.get(&rb).unwrap_or(&1));
+        if sa + sb > MAX_FAMILY {
+            continue;
+        }
+        let (root, child) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        parent.insert(child, root);
+        size.insert(root, sa + sb);
+    }
+    let everyone: Vec<Uuid> = seen.iter().copied().collect();
+    let mut is_child: HashMap<Uuid, bool> = HashMap::new();
+    for chunk in everyone.chunks(2_000) {
+        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
+            .select_only()
+            .column(persons::Column::Id)
+            .column(persons::Column::IsChild)
+            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        is_child.extend(rows);
+    }
+    // Each person's role and the record that says so: the first edge that names them.
+    let mut members: BTreeMap<(Uuid, Uuid), Member> = BTreeMap::new();
+    for (a, b, kind, organisation, source) in &edges {
+        let root = find(&mut parent, *a);
+        if root != find(&mut parent, *b) {
+            continue;
+        }
+        let family = Uuid::new_v5(&NAMESPACE, format!("family:{root}").as_bytes());
+        // `b` is `kind` of `a`.
+        let (role_a, role_b) = match RelationshipKind::parse(kind) {
+            Some(RelationshipKind::Parent) => ("child", "parent"),
+            Some(RelationshipKind::Carer) => ("child", "carer"),
+            Some(RelationshipKind::Child) => ("parent", "child"),
+            _ => ("member", "member"),
+        };
+        for (person, role) in [(*a, role_a), (*b, role_b)] {
+            let role = match role {
+                "member" if is_child.get(&person).copied().unwrap_or(false) => "child",
+                r => r,
+            };
+            let m = members.entry((family, person)).or_insert(Member {
+                family,
+                person,
+                role,
+                organisation: organisation.clone(),
+                source: *source,
+            });
+            // A parent or carer in any edge is a parent or carer of the family.
+            if matches!(role, "parent" | "carer") && m.role == "member" {
+                m.role = role;
+            }
+        }
+    }
+
+    // Households: current residents of the touched persons' current addresses.
+    let current: Vec<(Uuid, String, String)> = {
+        let mut rows = Vec::new();
+        let ids: Vec<Uuid> = seeds.iter().copied().collect();
+        for chunk in ids.chunks(2_000) {
+            rows.extend(
+                addresses::Entity::find()
+                    .select_only()
+                    .column(addresses::Column::PersonId)
+                    .column(addresses::Column::PostcodeNorm)
+                    .column(addresses::Column::Line1)
+                    .filter(addresses::Column::PersonId.is_in(chunk.iter().copied()))
+                    .filter(addresses::Column::ValidTo.is_null())
+                    .into_tuple::<(Uuid, String, String)>()
+                    .all(conn)
+                    .await?,
+            );
+        }
+        rows
+    };
+    let line_key = |line: &str| {
+        line.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_uppercase()
+    };
+    let postcodes: BTreeSet<String> = current
+        .iter()
+        .filter(|(_, p, _)| !p.is_empty())
+        .map(|(_, p, _)| p.clone())
+        .collect();
+    let wanted: BTreeSet<(String, String)> = current
+        .iter()
+        .filter(|(_, p, _)| !p.is_empty())
+        .map(|(_, p, l)| (p.clone(), line_key(l)))
+        .collect();
+    let mut residents: BTreeMap<(String, String), BTreeMap<Uuid, Holder>> = BTreeMap::new();
+    let postcodes: Vec<String> = postcodes.into_iter().collect();
+    for chunk in postcodes.chunks(1_000) {
+        let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = addresses::Entity::find()
+            .select_only()
+            .column(addresses::Column::PersonId)
+            .column(addresses::Column::PostcodeNorm)
+            .column(addresses::Column::Line1)
+            .column(addresses::Column::OrganisationId)
+            .column(addresses::Column::SourceRecordId)
+            .filter(addresses::Column::PostcodeNorm.is_in(chunk.iter().map(String::as_str)))
+            .filter(addresses::Column::ValidTo.is_null())
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (person, postcode, line, organisation, source) in rows {
+            let key = (postcode, line_key(&line));
+            if wanted.contains(&key) {
+                residents
+                    .entry(key)
+                    .or_default()
+                    .entry(person)
+                    .or_insert((organisation, source));
+            }
+        }
+    }
+    let mut households: Vec<Uuid> = Vec::new();
+    let mut household_people: Vec<Uuid> = Vec::new();
+    for ((postcode, line), people) in &residents {
+        household_people.extend(people.keys());
+        if people.len() < 2 || people.len() > MAX_HOUSEHOLD {
+            continue;
+        }
+        let family = Uuid::new_v5(
+            &NAMESPACE,
+            format!("household:{postcode}:{line}").as_bytes(),
+        );
+        households.push(family);
+        for (person, (organisation, source)) in people {
+            members.insert(
+                (family, *person),
+                Member {
+                    family,
+                    person: *person,
+                    role: "member",
+                    organisation: organisation.clone(),
+                    source: *source,
+                },
+            );
+        }
+    }
+    let unknown: Vec<Uuid> = household_people
+        .iter()
+        .filter(|p| !is_child.contains_key(p))
+        .copied()
+        .collect();
+    for chunk in unknown.chunks(2_000) {
+        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
+            .select_only()
+            .column(persons::Column::Id)
+            .column(persons::Column::IsChild)
+            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        is_child.extend(rows);
+    }
+    for m in members.values_mut() {
+        if m.role == "member" && is_child.get(&m.person).copied().unwrap_or(false) {
+            m.role = "child";
+        }
+    }
+
+    // Replace the groups rebuilt here, and drop those the touched persons were in that no
+    // longer exist.
+    let kept: BTreeSet<Uuid> = members.values().map(|m| m.family).collect();
+    let old: Vec<Uuid> = before.union(&kept).copied().collect();
+    for chunk in old.chunks(2_000) {
+        family_members::Entity::delete_many()
+            .filter(family_members::Column::FamilyId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    let gone: Vec<Uuid> = old.iter().filter(|f| !kept.contains(f)).copied().collect();
+    for chunk in gone.chunks(2_000) {
+        families::Entity::delete_many()
+            .filter(families::Column::Id.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    let existing: BTreeSet<Uuid> = {
+        let kept: Vec<Uuid> = kept.iter().copied().collect();
+        let mut found = BTreeSet::new();
+        for chunk in kept.chunks(2_000) {
+            let rows: Vec<Uuid> = families::Entity::find()
+                .select_only()
+                .column(families::Column::Id)
+                .filter(families::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            found.extend(rows);
+        }
+        found
+    };
+    let new_families: Vec<families::ActiveModel> = kept
+        .iter()
+        .filter(|f| !existing.contains(f))
+        .map(|f| {
+            let household = households.contains(f);
+            families::ActiveModel {
+                id: Set(*f),
+                kind: Set(if household { "household" } else { "family" }.to_owned()),
+                created_at: Set(now),
+                basis: Set(Some(
+                    if household {
+                        "address"
+                    } else {
+                        "relationships"
+                    }
+                    .to_owned(),
+                )),
+            }
+        })
+        .collect();
+    for chunk in new_families.chunks(500) {
+        families::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    let rows: Vec<family_members::ActiveModel> = members
+        .values()
+        .map(|m| family_members::ActiveModel {
+            id: Set(Uuid::new_v5(&m.family, m.person.as_bytes())),
+            family_id: Set(m.family),
+            person_id: Set(m.person),
+            role: Set(m.role.to_owned()),
+            organisation_id: Set(m.organisation.clone()),
+            source_record_id: Set(m.source),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        family_members::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
