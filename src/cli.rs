@@ -176,7 +176,11 @@ impl Cli {
             Command::Protocol { command } => protocol_cmd::run(command),
             Command::Link(args) => {
                 quiet("warn");
-                link_cmd::run(args)
+                if args.all {
+                    link_cmd::relink(args).await
+                } else {
+                    link_cmd::run(args)
+                }
             }
             Command::Operations { command } => {
                 quiet("warn");

@@ -92,6 +92,10 @@ impl Default for SyncConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkageConfig {
+    /// Whether sync scores each arriving record that no deterministic rule links against the
+    /// persons blocking puts beside it. Off, such records become persons of their own until
+    /// `kinship link --all` runs.
+    pub on_arrival: bool,
     /// At or above this match probability (and with the names agreeing, and no second
     /// candidate in doubt) a record joins an existing person.
     pub link_threshold: f64,
@@ -104,6 +108,7 @@ pub struct LinkageConfig {
 impl Default for LinkageConfig {
     fn default() -> Self {
         Self {
+            on_arrival: true,
             link_threshold: crate::linkage::probabilistic::LINK_THRESHOLD,
             review_threshold: 0.5,
             review_roles: vec!["data_steward".into()],

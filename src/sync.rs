@@ -17,6 +17,7 @@ mod apply;
 pub mod derive;
 pub mod progress;
 pub mod registry;
+pub mod relink;
 pub mod retry;
 
 use std::sync::Arc;

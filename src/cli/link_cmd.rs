@@ -19,24 +19,59 @@ use crate::linkage::probabilistic::{Field, Linker, Record, comparison_names};
 #[derive(Debug, Args)]
 pub struct LinkArgs {
     /// A CSV file with a header row; give two to link the first to the second.
-    #[arg(long = "input", required = true, num_args = 1)]
+    #[arg(long = "input", num_args = 1, required_unless_present = "all")]
     pub inputs: Vec<PathBuf>,
     /// The column holding each record's id (unique within its file).
-    #[arg(long)]
-    pub id: String,
+    #[arg(long, required_unless_present = "all")]
+    pub id: Option<String>,
     /// FIELD=COLUMN pairs, comma-separated or repeated. FIELD is one of given_name,
     /// family_name, date_of_birth, sex, postcode, address_line, locality, nhs_number, upn.
-    #[arg(long, required = true, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', required_unless_present = "all")]
     pub map: Vec<String>,
     /// Where to write the pairs.
-    #[arg(long)]
-    pub output: PathBuf,
+    #[arg(long, required_unless_present = "all")]
+    pub output: Option<PathBuf>,
     /// The lowest match probability written.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
     /// Add a column with each comparison's weight.
     #[arg(long)]
     pub explain: bool,
+    /// Relink the hub's whole graph instead of files: merge persons the model matches above
+    /// `[linkage] link_threshold` and queue doubtful pairs for review (`matchReviewQueue`).
+    #[arg(long, conflicts_with_all = ["inputs", "id", "map", "output", "explain", "threshold"])]
+    pub all: bool,
+    /// The hub's configuration file, for `--all` (default: `KINSHIP_CONFIG`, else defaults).
+    #[arg(long, requires = "all")]
+    pub config: Option<PathBuf>,
+}
+
+/// `kinship link --all`.
+pub async fn relink(args: LinkArgs) -> Result<(), CliError> {
+    let config = crate::config::Config::load(args.config.as_deref())?;
+    config.validate_store()?;
+    if let Some(problem) = config.linkage.problem() {
+        return Err(failed(problem));
+    }
+    let store = super::hub::open_store(&config).await?;
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    progress.set_message("reading the graph, estimating the model and relinking");
+    let done = crate::sync::relink::relink_all(&store, &config.linkage)
+        .await
+        .map_err(|e| CliError::failed(&e))?;
+    progress.finish_and_clear();
+    eprintln!(
+        "link --all: {} persons, {} linkage records, {} pairs compared; {} persons merged, {} pairs queued for review; {} persons now; {:.2} s",
+        done.persons_before,
+        done.records,
+        done.pairs_compared,
+        done.merged,
+        done.queued,
+        done.persons_after,
+        done.seconds
+    );
+    Ok(())
 }
 
 fn failed(message: String) -> CliError {
@@ -152,13 +187,16 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         return Err(failed("--threshold must be between 0 and 1".into()));
     }
     let map = mapping(&args.map)?;
+    let (Some(id), Some(output)) = (args.id.as_deref(), args.output.as_deref()) else {
+        return Err(failed("--id and --output are needed with --input".into()));
+    };
     // On a terminal, a spinner says which step is running; elsewhere it draws nothing.
     let progress = indicatif::ProgressBar::new_spinner();
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
     progress.set_message("reading the input");
-    let (left_ids, left) = read(&args.inputs[0], &args.id, &map)?;
+    let (left_ids, left) = read(&args.inputs[0], id, &map)?;
     let right = match args.inputs.get(1) {
-        Some(path) => Some(read(path, &args.id, &map)?),
+        Some(path) => Some(read(path, id, &map)?),
         None => None,
     };
     let linker = Linker {
@@ -175,8 +213,8 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         summary.pairs_compared
     ));
     let right_ids = right.as_ref().map_or(&left_ids, |(ids, _)| ids);
-    let file = std::fs::File::create(&args.output)
-        .map_err(|e| failed(format!("{}: cannot write: {e}", args.output.display())))?;
+    let file = std::fs::File::create(output)
+        .map_err(|e| failed(format!("{}: cannot write: {e}", output.display())))?;
     let mut out = std::io::BufWriter::new(file);
     let mut header = String::from("id_l,id_r,score");
     if args.explain {
@@ -209,7 +247,7 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
         w.write_record(&row).map_err(|e| {
             failed(format!(
                 "{}: cannot write: {}",
-                args.output.display(),
+                output.display(),
                 csv_reason(&e)
             ))
         })?;

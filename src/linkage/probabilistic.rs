@@ -212,6 +212,15 @@ const DIMINUTIVES: &[(&str, &[&str])] = &[
 ];
 
 /// Whether one given name is a known diminutive of the other (or both of one name).
+/// The full form of a given name that is a known diminutive (`bill` → `william`), else the
+/// name: blocking keys use it, so a diminutive meets its full name.
+fn canonical(given: &str) -> &str {
+    DIMINUTIVES
+        .iter()
+        .find(|(full, short)| *full == given || short.contains(&given))
+        .map_or(given, |(full, _)| full)
+}
+
 pub fn diminutive(a: &str, b: &str) -> bool {
     DIMINUTIVES.iter().any(|(full, short)| {
         let known = |x: &str| x == *full || short.contains(&x);
@@ -399,14 +408,11 @@ fn block_keys(r: &Record) -> BlockKeys {
             format!("{b}|{a}")
         }
     };
-    let initials = r
-        .given
-        .as_deref()
+    let given = r.given.as_deref().map(canonical);
+    let initials = given
         .zip(r.family.as_deref())
         .map(|(g, f)| pair(g.chars().take(1).collect(), f.chars().take(1).collect()));
-    let sounds = r
-        .given
-        .as_deref()
+    let sounds = given
         .zip(r.family.as_deref())
         .map(|(g, f)| pair(soundex(g), soundex(f)));
     [
@@ -451,6 +457,8 @@ pub struct Scored {
     pub probability: f64,
     /// The match weight (log2 Bayes factor) of each comparison, `None` where missing.
     pub weights: [Option<f64>; N],
+    /// The level of each comparison, `None` where missing.
+    pub levels: [Option<u8>; N],
 }
 
 /// What a run did.
@@ -704,6 +712,7 @@ impl Linker<'_> {
                         model.posterior(levels, &tf)
                     },
                     weights: model.weights(levels, &tf),
+                    levels: *levels,
                 }
             })
             .collect();
@@ -815,6 +824,13 @@ pub fn comparison_names() -> [&'static str; N] {
     COMPARISONS.map(|(n, _)| n)
 }
 
+/// Whether a name level is agreement enough to link without a person deciding: both names
+/// similar, a diminutive, swapped, or exact. The same family name and initial is not: twins
+/// Tobias and Theo share both.
+pub fn names_agree(level: Option<u8>) -> bool {
+    level.is_some_and(|l| l >= 3)
+}
+
 /// Each comparison's levels in words, lowest (disagree) first.
 const LEVEL_WORDS: [&[&str]; N] = [
     &[
@@ -903,8 +919,9 @@ impl PairScore {
 /// - the prior from the size of the graph: a record's person is, at best, one of the persons
 ///   held, so each candidate starts at odds of one in twice the number of persons.
 ///
-/// Two records whose names do not agree (given names unrelated: a sibling, a twin) are never
-/// linked automatically, however much else agrees: at most they go to review.
+/// Two records whose names do not agree (given names unrelated, or only their initials the
+/// same: a sibling, a twin) are never linked automatically, however much else agrees: at
+/// most they go to review.
 #[derive(Clone, Debug)]
 pub struct Scorer {
     model: Model,
@@ -933,6 +950,23 @@ impl Scorer {
         }
     }
 
+    /// Scores a pair in the file linker's form (the indexes are the caller's to set); `None`
+    /// when the two disagree on a strong identifier.
+    pub fn rescore(&self, l: &Record, r: &Record) -> Option<Scored> {
+        let (levels, conflict) = compare(l, r);
+        if conflict {
+            return None;
+        }
+        let none = [None; N];
+        Some(Scored {
+            l: 0,
+            r: 0,
+            probability: self.model.posterior(&levels, &none),
+            weights: self.model.weights(&levels, &none),
+            levels,
+        })
+    }
+
     /// Scores a pair; `None` when the two disagree on a strong identifier (never a match).
     pub fn score(&self, l: &Record, r: &Record) -> Option<PairScore> {
         let (levels, conflict) = compare(l, r);
@@ -940,10 +974,28 @@ impl Scorer {
             return None;
         }
         let none = [None; N];
-        let weights = self.model.weights(&levels, &none);
+        let lambda = self.model.lambda;
+        Some(PairScore::of(
+            self.model.posterior(&levels, &none),
+            (lambda / (1.0 - lambda)).log2(),
+            &levels,
+            &self.model.weights(&levels, &none),
+        ))
+    }
+}
+
+impl PairScore {
+    /// A score from its parts: the probability, the prior's weight, and each comparison's
+    /// level and weight.
+    fn of(
+        probability: f64,
+        prior: f64,
+        levels: &[Option<u8>; N],
+        weights: &[Option<f64>; N],
+    ) -> Self {
         let comparisons = levels
             .iter()
-            .zip(&weights)
+            .zip(weights)
             .enumerate()
             .filter_map(|(c, (level, weight))| {
                 let (level, weight) = (level.as_ref()?, weight.as_ref()?);
@@ -955,13 +1007,22 @@ impl Scorer {
                 })
             })
             .collect();
-        let lambda = self.model.lambda;
-        Some(PairScore {
-            probability: self.model.posterior(&levels, &none),
-            prior: ((lambda / (1.0 - lambda)).log2() * 10.0).round() / 10.0,
+        Self {
+            probability,
+            prior: (prior * 10.0).round() / 10.0,
             comparisons,
-            names_agree: levels[0].is_some_and(|l| l >= 2),
-        })
+            names_agree: names_agree(levels[0]),
+        }
+    }
+}
+
+impl Scored {
+    /// The pair's score explained. The prior is what the probability and the weights imply.
+    pub fn explained(&self) -> PairScore {
+        let p = self.probability.clamp(1e-15, 1.0 - 1e-15);
+        let total = (p / (1.0 - p)).log2();
+        let prior = total - self.weights.iter().flatten().sum::<f64>();
+        PairScore::of(self.probability, prior, &self.levels, &self.weights)
     }
 }
 

@@ -300,3 +300,87 @@ pub async fn provenance(
         })
         .collect()
 }
+
+/// Person ids in id order, `limit` of them after `after`: a walk over every person.
+pub async fn person_ids(
+    conn: &impl ConnectionTrait,
+    after: Option<PersonId>,
+    limit: u64,
+) -> Result<Vec<PersonId>, StoreError> {
+    let mut q = persons::Entity::find()
+        .select_only()
+        .column(persons::Column::Id);
+    if let Some(after) = after {
+        q = q.filter(persons::Column::Id.gt(after.0));
+    }
+    let ids: Vec<Uuid> = q
+        .order_by_asc(persons::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().map(PersonId).collect())
+}
+
+/// Pairs of persons a review names, with its status: what relinking must not queue again
+/// (`open`) or link (`rejected`).
+pub async fn reviewed_pairs(
+    conn: &impl ConnectionTrait,
+) -> Result<Vec<(PersonId, PersonId, String)>, StoreError> {
+    let rows: Vec<(Uuid, Uuid, String)> = match_reviews::Entity::find()
+        .select_only()
+        .column(match_reviews::Column::RecordPersonId)
+        .column(match_reviews::Column::CandidatePersonId)
+        .column(match_reviews::Column::Status)
+        .filter(match_reviews::Column::Status.is_in(["open", "rejected"]))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, b, s)| (PersonId(a), PersonId(b), s))
+        .collect())
+}
+
+/// The first source record of each person that has one.
+pub async fn first_records(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<std::collections::HashMap<PersonId, SourceRecordId>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in persons.chunks(2_000) {
+        let rows: Vec<(Uuid, Uuid)> = source_records::Entity::find()
+            .select_only()
+            .column(source_records::Column::PersonId)
+            .column(source_records::Column::Id)
+            .filter(source_records::Column::PersonId.is_in(chunk.iter().map(|p| p.0)))
+            .order_by_asc(source_records::Column::Id)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (p, r) in rows {
+            out.entry(PersonId(p)).or_insert(SourceRecordId(r));
+        }
+    }
+    Ok(out)
+}
+
+/// Records that a person's first-arrived records were linked, after all, by the model: the
+/// records that had been the person's own ("new") take the method, score and explanation.
+pub async fn mark_linked(
+    conn: &impl ConnectionTrait,
+    person: PersonId,
+    method: &str,
+    score: f64,
+    detail: &str,
+) -> Result<(), StoreError> {
+    source_records::Entity::update_many()
+        .col_expr(source_records::Column::LinkMethod, Expr::value(method))
+        .col_expr(source_records::Column::LinkScore, Expr::value(score))
+        .col_expr(source_records::Column::LinkDetail, Expr::value(detail))
+        .filter(source_records::Column::PersonId.eq(person.0))
+        .filter(source_records::Column::LinkMethod.eq("new"))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -143,7 +143,24 @@ async fn probables(
         persons.extend(p.candidates(&w.checked.evidence));
     }
     let persons: Vec<PersonId> = persons.into_iter().take(MAX_PROBABLE_PERSONS).collect();
+    for (id, records) in linkage_records(conn, &persons).await? {
+        for r in records {
+            p.add_record(id, r);
+        }
+    }
+    Ok(p)
+}
+
+/// What probabilistic linkage compares of each of these persons: a record per name and
+/// current address they hold, with their date of birth, sex and strong identifiers.
+pub(super) async fn linkage_records(
+    conn: &impl sea_orm::ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<HashMap<PersonId, Vec<Record>>, SyncError> {
     let mut names: HashMap<PersonId, Vec<(String, String)>> = HashMap::new();
+    let mut addresses: HashMap<PersonId, Vec<(String, String, String)>> = HashMap::new();
+    let mut ids: HashMap<PersonId, Vec<(IdentifierSystem, String)>> = HashMap::new();
+    let mut out = HashMap::new();
     for chunk in persons.chunks(500) {
         for n in graph::names(conn, chunk).await? {
             names
@@ -151,9 +168,6 @@ async fn probables(
                 .or_default()
                 .push((n.given, n.family));
         }
-    }
-    let mut addresses: HashMap<PersonId, Vec<(String, String, String)>> = HashMap::new();
-    for chunk in persons.chunks(500) {
         for a in graph::addresses(conn, chunk).await? {
             if a.valid_to.is_none() {
                 addresses
@@ -162,25 +176,31 @@ async fn probables(
                     .push((a.line1, a.town, a.postcode));
             }
         }
-    }
-    let mut ids: HashMap<PersonId, Vec<(IdentifierSystem, String)>> = HashMap::new();
-    for (person, system, value) in rows::strong_identifiers_of(conn, &persons).await? {
-        ids.entry(person).or_default().push((system, value));
-    }
-    for chunk in persons.chunks(500) {
+        for (person, system, value) in rows::strong_identifiers_of(conn, chunk).await? {
+            ids.entry(person).or_default().push((system, value));
+        }
+        for v in names.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        for v in addresses.values_mut() {
+            v.sort();
+            v.dedup();
+        }
         for person in graph::persons(conn, chunk).await? {
             let id = person.id;
-            for r in person_records(
-                &person,
-                names.get(&id).map(Vec::as_slice).unwrap_or_default(),
-                addresses.get(&id).map(Vec::as_slice).unwrap_or_default(),
-                ids.get(&id).map(Vec::as_slice).unwrap_or_default(),
-            ) {
-                p.add_record(id, r);
-            }
+            out.insert(
+                id,
+                person_records(
+                    &person,
+                    names.get(&id).map(Vec::as_slice).unwrap_or_default(),
+                    addresses.get(&id).map(Vec::as_slice).unwrap_or_default(),
+                    ids.get(&id).map(Vec::as_slice).unwrap_or_default(),
+                ),
+            );
         }
     }
-    Ok(p)
+    Ok(out)
 }
 
 /// A person's linkage records: one per name and current address (a few of each).
@@ -347,7 +367,11 @@ pub async fn batch(
     }
     let conn = &txn;
     let mut cands = candidates(conn, &work).await?;
-    let mut probables = probables(conn, &work).await?;
+    let mut probables = if linkage_config.on_arrival {
+        probables(conn, &work).await?
+    } else {
+        Probables::default()
+    };
     let persons_held = match linking.persons {
         Some(n) => n,
         None => graph::person_count(conn).await?,
@@ -439,7 +463,8 @@ pub async fn batch(
                 } else {
                     linkage::decide(&w.checked.evidence, subject, &cands)
                 };
-                if decision == Decision::New && w.checked.has_identity {
+                if decision == Decision::New && w.checked.has_identity && linkage_config.on_arrival
+                {
                     match linkage::decide_probable(
                         &w.checked.evidence,
                         &probables,

@@ -379,3 +379,127 @@ async fn families_come_from_declared_relationships_and_households_from_shared_ad
     })
     .await;
 }
+
+#[tokio::test]
+async fn link_all_merges_what_sync_left_apart_and_queues_the_doubtful_once() {
+    use kinship::config::LinkageConfig;
+    use kinship::store::{Store, StoreOptions};
+    on_each_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::helpers::fresh_database(db, dir.path()).await;
+        let store = Store::connect(&StoreOptions::new(url.clone()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // Sync with linkage on arrival switched off: every force's record is its own person.
+        let engine = Engine::new(store.clone()).with_linkage(LinkageConfig {
+            on_arrival: false,
+            ..LinkageConfig::default()
+        });
+        let a = page(
+            "a",
+            &[
+                ("p1", "William", "Zebedee", "2014-03-04", "male"),
+                ("p2", "Tobias", "Thistlewood", "2010-02-03", "male"),
+            ],
+        );
+        let b = page(
+            "b",
+            &[
+                ("q1", "Bill", "Zebedee", "2014-03-04", "male"),
+                // A twin brother: the same initials, birthday and sex.
+                ("q2", "Theo", "Thistlewood", "2010-02-03", "male"),
+            ],
+        );
+        for (id, force, p) in [("force-a", "aforce", a), ("force-b", "bforce", b)] {
+            let c = Running::build(spec(id, force, &feed(Arc::new(Mutex::new(p))).await)).unwrap();
+            engine.run(&c, &Silent).await.unwrap();
+        }
+        let person = |connector: &'static str, key: &'static str| {
+            let store = store.clone();
+            async move {
+                let key = format!("pole:person:{key}");
+                rows::persons_of_keys(store.conn(), connector, std::slice::from_ref(&key))
+                    .await
+                    .unwrap()[&key]
+            }
+        };
+        assert_ne!(person("force-a", "p1").await, person("force-b", "q1").await);
+
+        // `kinship link --all`, as an operator runs it.
+        let config = dir.path().join("kinship.toml");
+        std::fs::write(&config, format!("[database]\nurl = \"{url}\"\n")).unwrap();
+        let run = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kinship"))
+                .args(["link", "--all", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let out = run();
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{said}");
+        assert!(
+            said.contains("1 persons merged, 1 pairs queued for review"),
+            "{said}"
+        );
+        assert_eq!(person("force-a", "p1").await, person("force-b", "q1").await);
+        let (tobias, theo) = (person("force-a", "p2").await, person("force-b", "q2").await);
+        assert_ne!(tobias, theo, "twins are not merged");
+        let open = kinship::store::matches::open(store.conn(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1);
+        let pair = [open[0].record_person, open[0].candidate_person];
+        assert!(pair.contains(&tobias) && pair.contains(&theo));
+        let william = person("force-a", "p1").await;
+        let provenance = kinship::store::matches::provenance(store.conn(), &[william])
+            .await
+            .unwrap();
+        assert!(
+            provenance
+                .iter()
+                .any(|(_, r)| r.method.as_deref() == Some("probabilistic")
+                    && r.score.is_some_and(|s| s >= 0.9)),
+            "{provenance:?}"
+        );
+
+        // Again: nothing new to merge, and the open pair is not queued twice.
+        let said = String::from_utf8_lossy(&run().stderr).to_string();
+        assert!(
+            said.contains("0 persons merged, 0 pairs queued for review"),
+            "{said}"
+        );
+        // Rejected, it stays rejected.
+        kinship::store::matches::decide(
+            store.conn(),
+            open[0].id,
+            "rejected",
+            "steward-1",
+            Some("twins"),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        let said = String::from_utf8_lossy(&run().stderr).to_string();
+        assert!(
+            said.contains("0 persons merged, 0 pairs queued for review"),
+            "{said}"
+        );
+        assert!(
+            kinship::store::matches::open(store.conn(), None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // `--all` takes no files.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kinship"))
+            .args(["link", "--all", "--input", "x.csv"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    })
+    .await;
+}
