@@ -278,7 +278,13 @@ impl Engine {
                 }
             }
         };
-        let ((), outcome) = tokio::join!(producer, consumer);
+        let ((), mut outcome) = tokio::join!(producer, consumer);
+        // What the committed batches touched, whether the run went on to fail or not.
+        if let Err(e) = apply::rebuild_families(&self.store, &self.link_lock).await
+            && outcome.is_ok()
+        {
+            outcome = Err(e);
+        }
         run.retries += retries.load(Ordering::Relaxed);
         run.finished_at = Some(Utc::now());
         match &outcome {

@@ -475,3 +475,16 @@ pub mod match_reviews {
     }
     no_relations!();
 }
+
+pub mod family_queue {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "family_queue")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+        pub queued_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}

@@ -8,6 +8,9 @@
 //!   [`MAX_HOUSEHOLD`] residents (a children's home, a hostel, a block with one line) is not a
 //!   household.
 //!
+//! Sync queues the persons each batch touched ([`enqueue`]) and rebuilds their groups once at
+//! the end of the run ([`drain`]): a family touched by many batches is rebuilt once.
+//!
 //! A derived group's id is stable: a household's follows from its address, a family's from its
 //! earliest member, so involvements that name a group keep naming it as members join.
 
@@ -21,7 +24,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entity::{addresses, families, family_members, persons, relationships};
+use super::entity::{addresses, families, family_members, family_queue, persons, relationships};
 use crate::model::{PersonId, RelationshipKind};
 
 /// A family larger than this stops growing: chains of step- and half-relations are not one
@@ -418,4 +421,57 @@ pub async fn rebuild(
             .await?;
     }
     Ok(())
+}
+
+/// Queues persons whose groups need rebuilding.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in persons.chunks(2_000) {
+        family_queue::Entity::insert_many(chunk.iter().map(|p| family_queue::ActiveModel {
+            person_id: Set(p.0),
+            queued_at: Set(now),
+        }))
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(family_queue::Column::PersonId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The most queued persons one rebuild takes.
+const DRAIN_CHUNK: u64 = 5_000;
+
+/// Rebuilds the groups of every queued person, a chunk per transaction, and empties the
+/// queue. Returns how many persons it took.
+pub async fn drain(conn: &sea_orm::DatabaseConnection) -> Result<u64, StoreError> {
+    let mut done = 0;
+    loop {
+        let txn = super::begin_write(conn).await?;
+        let ids: Vec<Uuid> = family_queue::Entity::find()
+            .select_only()
+            .column(family_queue::Column::PersonId)
+            .limit(DRAIN_CHUNK)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(done);
+        }
+        let persons: Vec<PersonId> = ids.iter().copied().map(PersonId).collect();
+        rebuild(&txn, &persons, Utc::now()).await?;
+        family_queue::Entity::delete_many()
+            .filter(family_queue::Column::PersonId.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        done += ids.len() as u64;
+    }
 }

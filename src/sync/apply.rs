@@ -121,11 +121,11 @@ const MAX_PROBABLE_PERSONS: usize = 5_000;
 /// deterministic rule has linked, with their linkage records.
 async fn probables(
     conn: &impl sea_orm::ConnectionTrait,
-    work: &[Work],
+    work: &[&Work],
 ) -> Result<Probables, SyncError> {
     let mut p = Probables::default();
     let (mut dates, mut names) = (BTreeSet::new(), BTreeSet::new());
-    for w in work.iter().filter(|w| w.person.is_none()) {
+    for w in work {
         let (d, n) = Probables::keys(&w.checked.evidence);
         dates.extend(d);
         names.extend(n);
@@ -139,7 +139,7 @@ async fn probables(
         p.add_key(person, &family, &given, dob);
     }
     let mut persons: BTreeSet<PersonId> = BTreeSet::new();
-    for w in work.iter().filter(|w| w.person.is_none()) {
+    for w in work {
         persons.extend(p.candidates(&w.checked.evidence));
     }
     let persons: Vec<PersonId> = persons.into_iter().take(MAX_PROBABLE_PERSONS).collect();
@@ -367,11 +367,20 @@ pub async fn batch(
     }
     let conn = &txn;
     let mut cands = candidates(conn, &work).await?;
-    let mut probables = if linkage_config.on_arrival {
-        probables(conn, &work).await?
-    } else {
-        Probables::default()
-    };
+    // Blocking is prepared only for the records no deterministic rule is likely to link: most
+    // records find their person by an identifier, and need no candidates.
+    let doubtful: Vec<&Work> = work
+        .iter()
+        .filter(|w| {
+            linkage_config.on_arrival
+                && w.person.is_none()
+                && w.checked.has_identity
+                && w.record.subject.is_none()
+                && (w.checked.evidence.needs_relatives()
+                    || linkage::decide(&w.checked.evidence, None, &cands) == Decision::New)
+        })
+        .collect();
+    let mut probables = probables(conn, &doubtful).await?;
     let persons_held = match linking.persons {
         Some(n) => n,
         None => graph::person_count(conn).await?,
@@ -656,7 +665,7 @@ pub async fn batch(
     load::facts(&txn, &derived.facts).await?;
     load::relationships(&txn, &links).await?;
     // Families and households of the persons whose relationships or addresses this batch
-    // added or changed.
+    // added or changed, rebuilt once at the end of the run.
     let touched: Vec<PersonId> = links
         .iter()
         .flat_map(|l| [l.person_id, l.related_person])
@@ -669,7 +678,7 @@ pub async fn batch(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    crate::store::families::rebuild(&txn, &touched, now).await?;
+    crate::store::families::enqueue(&txn, &touched, now).await?;
     rows::insert_declared(&txn, &declared).await?;
     rows::mark_resolved(&txn, &now_resolved).await?;
     rows::quarantine(&txn, &quarantine).await?;
@@ -689,4 +698,14 @@ pub async fn batch(
     txn.commit().await?;
     linking.persons = Some(persons_held + new_persons.len() as u64);
     Ok(())
+}
+
+/// Rebuilds the families and households of the persons the run's batches queued, under the
+/// linkage lock so that no batch writes beside it.
+pub(super) async fn rebuild_families(
+    store: &Store,
+    link_lock: &tokio::sync::Mutex<LinkState>,
+) -> Result<u64, SyncError> {
+    let _linking = link_lock.lock().await;
+    Ok(crate::store::families::drain(store.conn()).await?)
 }
