@@ -124,11 +124,11 @@ pub fn query_hash(query: &str) -> String {
     hex::encode(Sha256::digest(query.as_bytes()))
 }
 
-/// The canonical encoding's fields, in their fixed order. Generic over how the JSON-valued
-/// fields are held: decoded, or (on SQLite) as the compact text the hub wrote.
+/// The canonical encoding's fields between `seq` and `prev_hash`, in their fixed order (see
+/// [`place_hash`]). Generic over how the JSON-valued fields are held: decoded, or as the
+/// compact text the hub wrote.
 #[derive(Serialize)]
-struct Canonical<'a, R: Serialize + ?Sized, S: Serialize + ?Sized, J: Serialize + ?Sized> {
-    seq: i64,
+struct Body<'a, R: Serialize + ?Sized, S: Serialize + ?Sized, J: Serialize + ?Sized> {
     id: &'a Uuid,
     at: String,
     request_id: &'a str,
@@ -148,18 +148,42 @@ struct Canonical<'a, R: Serialize + ?Sized, S: Serialize + ?Sized, J: Serialize 
     outcome: &'a str,
     reads: &'a J,
     subjects: &'a S,
-    prev_hash: &'a str,
 }
 
 fn canonical_at(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// The canonical encoding hashed into the chain: every stored field but the entry's own hash,
-/// in a fixed order, as compact JSON with sorted object keys.
-fn canonical(row: &LogRow) -> Vec<u8> {
-    let c = Canonical {
-        seq: row.seq,
+/// The hash of an entry at `seq` after `prev_hash`, hex, given its [`Body`] as JSON.
+///
+/// The canonical encoding hashed into the chain is every stored field but the entry's own
+/// hash, in a fixed order, as compact JSON with sorted object keys:
+/// `{"seq":<seq>,<the body's fields>,"prev_hash":<prev_hash>}`. The body does not depend on
+/// the entry's place, so it is encoded once, when the entry is made, and the writer only
+/// hashes it between its place's two fields.
+fn place_hash(seq: i64, body: &[u8], prev_hash: &str) -> String {
+    // The body is a JSON object (`{...}`) with at least `id`: its fields are what lies
+    // between the brackets.
+    let fields = body
+        .strip_prefix(b"{")
+        .and_then(|b| b.strip_suffix(b"}"))
+        .unwrap_or(body);
+    let mut h = Sha256::new();
+    h.update(b"{\"seq\":");
+    h.update(seq.to_string().as_bytes());
+    h.update(b",");
+    h.update(fields);
+    h.update(b",\"prev_hash\":");
+    // serde_json's maps are sorted (no preserve_order), so the bytes do not depend on how a
+    // database returned the JSON columns; the string is escaped as serde_json escapes it.
+    h.update(serde_json::to_vec(prev_hash).unwrap_or_default());
+    h.update(b"}");
+    hex::encode(h.finalize())
+}
+
+/// The [`Body`] of a row, as JSON.
+fn body(row: &LogRow) -> Vec<u8> {
+    let b = Body {
         id: &row.id,
         at: canonical_at(&row.at),
         request_id: &row.request_id,
@@ -176,11 +200,8 @@ fn canonical(row: &LogRow) -> Vec<u8> {
         outcome: &row.outcome,
         reads: &row.reads,
         subjects: row.subjects.as_slice(),
-        prev_hash: &row.prev_hash,
     };
-    // serde_json's maps are sorted (no preserve_order), so the bytes do not depend on how a
-    // database returned the JSON column.
-    serde_json::to_vec(&c).unwrap_or_default()
+    serde_json::to_vec(&b).unwrap_or_default()
 }
 
 /// The hash of a row borrowed from SQLite, when it is the one stored: `None` when anything
@@ -193,8 +214,7 @@ fn borrowed_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
     let at = DateTime::parse_from_rfc3339(row.at)
         .ok()?
         .with_timezone(&Utc);
-    let c = Canonical {
-        seq: row.seq,
+    let b = Body {
         id: &row.id,
         at: canonical_at(&at),
         request_id: row.request_id,
@@ -211,9 +231,12 @@ fn borrowed_hash(row: &rows::BorrowedRow<'_>) -> Option<String> {
         outcome: row.outcome,
         reads: raw(row.reads)?,
         subjects: raw(row.subjects?)?,
-        prev_hash: row.prev_hash,
     };
-    Some(hex::encode(Sha256::digest(serde_json::to_vec(&c).ok()?)))
+    Some(place_hash(
+        row.seq,
+        &serde_json::to_vec(&b).ok()?,
+        row.prev_hash,
+    ))
 }
 
 /// The links of `[from, to)` read straight from a SQLite file, or `None` when some entry
@@ -244,7 +267,7 @@ fn borrowed_links(
 
 /// The hash of a row, hex.
 pub fn entry_hash(row: &LogRow) -> String {
-    hex::encode(Sha256::digest(canonical(row)))
+    place_hash(row.seq, &body(row), &row.prev_hash)
 }
 
 /// The writer and checker of the access log.
@@ -337,10 +360,96 @@ fn checkpoint_signed(c: &rows::Checkpoint, trusted: Option<&ed25519_dalek::Verif
         .is_ok()
 }
 
+/// An entry encoded for the chain before it has a place in it: its columns, and the
+/// [`Body`] of its canonical encoding. The request appending it encodes it, so the writer —
+/// the one task every append waits for — only numbers, hashes and inserts.
+struct Unplaced {
+    columns: rows::NewRow,
+    body: Vec<u8>,
+}
+
+impl Unplaced {
+    fn of(entry: &Entry) -> Self {
+        // PostgreSQL keeps microseconds; truncating first makes the hashed value the stored one.
+        let at = entry
+            .at
+            .duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or(entry.at);
+        let mut reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
+        if !entry.bases.is_empty() {
+            reads["bases"] = serde_json::json!(entry.bases);
+        }
+        if !entry.actions.is_empty() {
+            reads["actions"] = serde_json::json!(entry.actions);
+        }
+        let roles: Vec<String> = entry
+            .principal
+            .roles
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        // Each JSON column is encoded once: the body holds the very text stored.
+        let roles = json_text(&roles);
+        let reads = json_text(&reads);
+        let subjects = json_text(&entry.subjects());
+        let mut columns = rows::NewRow {
+            // Time-ordered, like the other ids the hub makes: each append adds to the end of
+            // the unique index on `id` rather than to a random page of it, which was most of
+            // what a batch wrote to SQLite's WAL.
+            id: Uuid::now_v7(),
+            at,
+            request_id: entry.request_id.clone(),
+            client_addr: entry.client_addr.clone(),
+            principal_subject: entry.principal.subject.clone(),
+            principal_organisation: entry.principal.organisation.to_string(),
+            principal_roles: String::new(),
+            purpose: entry.purpose.map(|p| p.to_string()),
+            justification: entry.justification.clone(),
+            break_glass: entry.break_glass(),
+            operation_name: entry.operation_name.clone(),
+            registered_operation: entry.registered_operation.clone(),
+            query_hash: entry.query_hash.clone(),
+            outcome: entry.outcome.clone(),
+            reads: String::new(),
+            subjects: String::new(),
+        };
+        let c = &columns;
+        let body = serde_json::to_vec(&Body {
+            id: &c.id,
+            at: canonical_at(&c.at),
+            request_id: &c.request_id,
+            client_addr: c.client_addr.as_deref(),
+            principal_subject: &c.principal_subject,
+            principal_organisation: &c.principal_organisation,
+            principal_roles: &*roles,
+            purpose: c.purpose.as_deref(),
+            justification: c.justification.as_deref(),
+            break_glass: c.break_glass,
+            operation_name: c.operation_name.as_deref(),
+            registered_operation: c.registered_operation.as_deref(),
+            query_hash: &c.query_hash,
+            outcome: &c.outcome,
+            reads: &*reads,
+            subjects: &*subjects,
+        })
+        .unwrap_or_default();
+        columns.principal_roles = Box::<str>::from(roles).into();
+        columns.reads = Box::<str>::from(reads).into();
+        columns.subjects = Box::<str>::from(subjects).into();
+        Self { columns, body }
+    }
+}
+
+/// A value as compact JSON (maps with sorted keys). The values logged (strings, numbers and
+/// maps keyed by strings) always encode; `null` stands in should one ever not.
+fn json_text(value: &impl Serialize) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+}
+
 /// An entry waiting for the writer, with where to send its position.
-#[derive(Debug)]
 struct Pending {
-    row: LogRow,
+    row: Unplaced,
     done: tokio::sync::oneshot::Sender<Result<i64, ()>>,
 }
 
@@ -376,7 +485,7 @@ impl AccessLog {
     /// with whatever else is queued; the database refuses an entry that does not continue the
     /// chain, so appends from other processes still make one chain.
     pub async fn append(&self, entry: &Entry) -> Result<i64, AuditError> {
-        let row = Self::row(entry);
+        let row = Unplaced::of(entry);
         let writer = self.writer.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
             let store = self.store.clone();
@@ -414,53 +523,11 @@ impl AccessLog {
     /// Appends entries in one transaction on the caller's connection, bypassing the writer:
     /// for loading a chain in bulk (benchmarks, restores), not for requests.
     pub async fn append_all(&self, entries: &[Entry]) -> Result<(), AuditError> {
-        let mut rows: Vec<LogRow> = entries.iter().map(Self::row).collect();
+        let rows: Vec<Unplaced> = entries.iter().map(Unplaced::of).collect();
         let txn = self.store.conn().begin().await?;
-        chain(&txn, &mut None, &mut rows).await?;
+        chain(&txn, &mut None, &rows).await?;
         txn.commit().await?;
         Ok(())
-    }
-
-    /// The row of an entry, before the writer gives it its place in the chain.
-    fn row(entry: &Entry) -> LogRow {
-        // PostgreSQL keeps microseconds; truncating first makes the hashed value the stored one.
-        let at = entry
-            .at
-            .duration_trunc(TimeDelta::microseconds(1))
-            .unwrap_or(entry.at);
-        let mut reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
-        if !entry.bases.is_empty() {
-            reads["bases"] = serde_json::json!(entry.bases);
-        }
-        if !entry.actions.is_empty() {
-            reads["actions"] = serde_json::json!(entry.actions);
-        }
-        LogRow {
-            seq: 0,
-            id: Uuid::new_v4(),
-            at,
-            request_id: entry.request_id.clone(),
-            client_addr: entry.client_addr.clone(),
-            principal_subject: entry.principal.subject.clone(),
-            principal_organisation: entry.principal.organisation.to_string(),
-            principal_roles: entry
-                .principal
-                .roles
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
-            purpose: entry.purpose.map(|p| p.to_string()),
-            justification: entry.justification.clone(),
-            break_glass: entry.break_glass(),
-            operation_name: entry.operation_name.clone(),
-            registered_operation: entry.registered_operation.clone(),
-            query_hash: entry.query_hash.clone(),
-            outcome: entry.outcome.clone(),
-            reads,
-            subjects: entry.subjects(),
-            prev_hash: String::new(),
-            entry_hash: String::new(),
-        }
     }
 
     /// Recomputes the chain from entry `from` (1 = the start) and compares it with the head,
@@ -618,7 +685,7 @@ async fn write_loop(
     let mut head: Option<Head> = None;
     let mut batch = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
-        let (mut rows, done): (Vec<LogRow>, Vec<_>) =
+        let (rows, done): (Vec<Unplaced>, Vec<_>) =
             batch.drain(..).map(|p| (p.row, p.done)).unzip();
         if own.is_none() {
             match shared.dedicated(1).await {
@@ -635,23 +702,21 @@ async fn write_loop(
         let failed = |e: &AuditError| {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
         };
-        let outcome: Vec<Result<i64, ()>> = match chain(store.conn(), &mut head, &mut rows).await {
-            Ok(()) => rows.iter().map(|r| Ok(r.seq)).collect(),
+        let outcome: Vec<Result<i64, ()>> = match chain(store.conn(), &mut head, &rows).await {
+            Ok(first) => (first..).take(rows.len()).map(Ok).collect(),
             Err(e) if rows.len() == 1 => {
                 failed(&e);
                 vec![Err(())]
             }
             Err(_) => {
                 let mut each = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let mut one = [row];
-                    each.push(match chain(store.conn(), &mut head, &mut one).await {
-                        Ok(()) => Ok(one[0].seq),
-                        Err(e) => {
-                            failed(&e);
-                            Err(())
-                        }
-                    });
+                for row in &rows {
+                    let one = std::slice::from_ref(row);
+                    each.push(
+                        chain(store.conn(), &mut head, one)
+                            .await
+                            .map_err(|e| failed(&e)),
+                    );
                 }
                 each
             }
@@ -715,15 +780,16 @@ fn is_conflict(e: &StoreError) -> bool {
 }
 
 /// Appends rows after `head` (read from the database when not known), giving each its
-/// position and hashes, in one statement per thousand rows. The database refuses a row that
-/// does not continue its head — another writer (another hub process) got there first — and
-/// then the head is read again and the rows re-chained, up to sixteen times. On success `head`
-/// is the last row appended; on failure it is forgotten.
+/// position and hashes, in one statement per thousand rows, and returns the first row's
+/// position. The database refuses a row that does not continue its head — another writer
+/// (another hub process) got there first — and then the head is read again and the rows
+/// re-chained, up to sixteen times. On success `head` is the last row appended; on failure it
+/// is forgotten.
 async fn chain(
     conn: &impl sea_orm::ConnectionTrait,
     head: &mut Option<Head>,
-    rows: &mut [LogRow],
-) -> Result<(), AuditError> {
+    rows: &[Unplaced],
+) -> Result<i64, AuditError> {
     const ATTEMPTS: usize = 16;
     let mut attempt = 0;
     loop {
@@ -732,19 +798,29 @@ async fn chain(
             Some(h) => h,
             None => rows::head(conn).await?,
         };
-        for row in rows.iter_mut() {
-            row.seq = h.seq + 1;
-            row.prev_hash = std::mem::take(&mut h.entry_hash);
-            row.entry_hash = entry_hash(row);
-            h = Head {
-                seq: row.seq,
-                entry_hash: row.entry_hash.clone(),
-            };
-        }
-        match rows::insert(conn, rows).await {
+        let first = h.seq + 1;
+        let placed: Vec<(&rows::NewRow, rows::Place)> = rows
+            .iter()
+            .map(|row| {
+                let seq = h.seq + 1;
+                let prev_hash = std::mem::take(&mut h.entry_hash);
+                let entry_hash = place_hash(seq, &row.body, &prev_hash);
+                h = Head {
+                    seq,
+                    entry_hash: entry_hash.clone(),
+                };
+                let place = rows::Place {
+                    seq,
+                    prev_hash,
+                    entry_hash,
+                };
+                (&row.columns, place)
+            })
+            .collect();
+        match rows::append(conn, &placed).await {
             Ok(()) => {
                 *head = Some(h);
-                return Ok(());
+                return Ok(first);
             }
             Err(e) if attempt < ATTEMPTS && is_conflict(&e) => {
                 // Another writer is appending too: step aside for a moment, longer each time,
@@ -1014,5 +1090,157 @@ impl Verification {
     /// Whether the whole chain checked out.
     pub fn is_intact(&self) -> bool {
         self.first_break.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows whose hashes were computed by the encoding as first written: any change to how an
+    /// entry is encoded for the chain changes one of them.
+    fn pinned() -> Vec<(LogRow, &'static str)> {
+        let full: LogRow = serde_json::from_value(serde_json::json!({
+            "seq": 42,
+            "id": "6f1c1b52-9a37-4d2e-8a8e-0d1f0b6c2a11",
+            "at": "2026-01-02T03:04:05.123456Z",
+            "request_id": "req-\"quoted\"-é",
+            "client_addr": "10.0.0.7",
+            "principal_subject": "sw-7",
+            "principal_organisation": "local_authority:999",
+            "principal_roles": ["social_worker", "board_member"],
+            "purpose": "safeguarding",
+            "justification": "line one\nline two \u{1F600}",
+            "break_glass": true,
+            "operation_name": "ChildSummary",
+            "registered_operation": "sha256:abc",
+            "query_hash": "0d5e",
+            "outcome": "ok",
+            "reads": {"rules": "P-MASH@3.0", "reads": [{"subject": "0a0b0c0d-0000-4000-8000-000000000001", "released": 2, "clause": null}], "bases": {"P-MASH 3.0 4.1": "public task"}},
+            "subjects": ["0a0b0c0d-0000-4000-8000-000000000001", "0a0b0c0d-0000-4000-8000-000000000002"],
+            "prev_hash": "ab".repeat(32),
+            "entry_hash": ""
+        }))
+        .expect("a row");
+        let mut bare = full.clone();
+        bare.seq = 1;
+        bare.client_addr = None;
+        bare.purpose = None;
+        bare.justification = None;
+        bare.break_glass = false;
+        bare.operation_name = None;
+        bare.registered_operation = None;
+        bare.principal_roles = vec![];
+        bare.subjects = vec![];
+        bare.reads = serde_json::json!({"rules": "", "reads": []});
+        bare.prev_hash = rows::GENESIS_HASH.to_owned();
+        vec![
+            (
+                full,
+                "0941e700bd3ff871753d844b7591f88c319dfd532e2a1b41c8a9ca5e508bd393",
+            ),
+            (
+                bare,
+                "2cb772fbb02c0aa5f953bbd0809b0aed6a9398627b2b7917eb1ef291b80240c5",
+            ),
+        ]
+    }
+
+    #[test]
+    fn entry_hashes_are_those_of_the_pinned_encoding() {
+        for (i, (row, expected)) in pinned().into_iter().enumerate() {
+            assert_eq!(entry_hash(&row), expected, "pinned row {i}");
+        }
+    }
+
+    /// The row an appended entry is stored as, read back.
+    fn stored(u: &Unplaced, seq: i64, prev_hash: &str) -> LogRow {
+        let c = &u.columns;
+        LogRow {
+            seq,
+            id: c.id,
+            at: c.at,
+            request_id: c.request_id.clone(),
+            client_addr: c.client_addr.clone(),
+            principal_subject: c.principal_subject.clone(),
+            principal_organisation: c.principal_organisation.clone(),
+            principal_roles: serde_json::from_str(&c.principal_roles).expect("roles"),
+            purpose: c.purpose.clone(),
+            justification: c.justification.clone(),
+            break_glass: c.break_glass,
+            operation_name: c.operation_name.clone(),
+            registered_operation: c.registered_operation.clone(),
+            query_hash: c.query_hash.clone(),
+            outcome: c.outcome.clone(),
+            reads: serde_json::from_str(&c.reads).expect("reads"),
+            subjects: serde_json::from_str(&c.subjects).expect("subjects"),
+            prev_hash: prev_hash.to_owned(),
+            entry_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_appended_entry_hashes_as_its_stored_row_does() {
+        use crate::model::{AgencyKind, DataCategory, Role};
+        let child = PersonId::new();
+        let owner = OrganisationId::new(AgencyKind::School, "9991001");
+        let read = |decision: &str, obligations: Vec<String>| Read {
+            subject: child,
+            category: DataCategory::EducationAttendance,
+            owner: owner.clone(),
+            decision: decision.into(),
+            protocol: Some("P-MASH".into()),
+            protocol_version: Some("3.0".into()),
+            clause: Some("4.1".into()),
+            released: 3,
+            withheld: 1,
+            review_overdue: true,
+            notify_owner: false,
+            obligations,
+        };
+        let full = Entry {
+            at: Utc::now(),
+            request_id: "req-\"1\"\n".into(),
+            client_addr: Some("::1".into()),
+            principal: Principal {
+                subject: "sw-1 é".into(),
+                organisation: OrganisationId::new(AgencyKind::LocalAuthority, "999"),
+                roles: vec![Role::SocialWorker, Role::BoardMember],
+            },
+            purpose: Some(Purpose::Safeguarding),
+            justification: Some("child at risk \u{1F600}".into()),
+            operation_name: Some("ChildSummary".into()),
+            registered_operation: Some("sha256:op".into()),
+            query_hash: query_hash("query { x }"),
+            outcome: "ok".into(),
+            rules: "P-MASH@3.0".into(),
+            reads: vec![
+                read("permitted", vec![]),
+                read("break_glass", vec!["flag_for_board".into()]),
+            ],
+            bases: [(clause_key("P-MASH", "3.0", "4.1"), "public task".to_owned())].into(),
+            actions: vec![serde_json::json!({"kind": "consent", "subject": PersonId::new()})],
+        };
+        let bare = Entry {
+            client_addr: None,
+            purpose: None,
+            justification: None,
+            operation_name: None,
+            registered_operation: None,
+            reads: vec![],
+            bases: Default::default(),
+            actions: vec![],
+            ..full.clone()
+        };
+        for (name, entry) in [("full", full), ("bare", bare)] {
+            let u = Unplaced::of(&entry);
+            for (seq, prev) in [(1, rows::GENESIS_HASH), (987_654_321, "ab\"c")] {
+                assert_eq!(
+                    place_hash(seq, &u.body, prev),
+                    entry_hash(&stored(&u, seq, prev)),
+                    "{name} entry at {seq}"
+                );
+            }
+        }
     }
 }

@@ -66,45 +66,152 @@ pub async fn head(conn: &impl ConnectionTrait) -> Result<Head, StoreError> {
     })
 }
 
-/// Inserts entries; the database fills their subject index (migration 5).
-pub async fn insert(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+/// An entry's columns but its place in the chain, encoded once when the entry is made: the
+/// JSON columns are already the compact text stored, so appending (or appending again after
+/// another writer got there first) only adds the position and hashes.
+pub struct NewRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub principal_subject: String,
+    pub principal_organisation: String,
+    /// A JSON array of role names.
+    pub principal_roles: String,
+    pub purpose: Option<String>,
+    pub justification: Option<String>,
+    pub break_glass: bool,
+    pub operation_name: Option<String>,
+    pub registered_operation: Option<String>,
+    pub query_hash: String,
+    pub outcome: String,
+    /// A JSON object with sorted keys.
+    pub reads: String,
+    /// A JSON array of person ids.
+    pub subjects: String,
+}
+
+impl std::fmt::Debug for NewRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Whose data was read is not for logs.
+        f.debug_struct("NewRow")
+            .field("id", &self.id)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
     }
-    // 18 columns a row: 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535
-    // parameters a statement. The database fills the subject index from each row's
-    // `subjects` (migration 5), so one statement appends a batch.
-    for chunk in rows.chunks(1_000) {
-        insert_entries(conn, chunk).await?;
+}
+
+/// A new row's place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub seq: i64,
+    pub prev_hash: String,
+    pub entry_hash: String,
+}
+
+/// The columns [`append`] fills, in the order it binds them.
+const APPEND_COLUMNS: [&str; 19] = [
+    "seq",
+    "id",
+    "at",
+    "request_id",
+    "client_addr",
+    "principal_subject",
+    "principal_organisation",
+    "principal_roles",
+    "purpose",
+    "justification",
+    "break_glass",
+    "operation_name",
+    "registered_operation",
+    "query_hash",
+    "outcome",
+    "reads",
+    "prev_hash",
+    "entry_hash",
+    "subjects",
+];
+
+/// Which of [`APPEND_COLUMNS`] hold JSON: bound as its text, which PostgreSQL casts to `jsonb`.
+const APPEND_JSON: [usize; 3] = [7, 15, 18];
+
+/// Appends new rows, each at its place. The database refuses a row that does not continue the
+/// chain, moves the head, and fills the subject index from each row's `subjects` (migrations 4
+/// and 5), so one statement appends a batch.
+pub async fn append(
+    conn: &impl ConnectionTrait,
+    rows: &[(&NewRow, Place)],
+) -> Result<(), StoreError> {
+    let backend = conn.get_database_backend();
+    // 19 columns a row: 1,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535
+    // parameters a statement.
+    for rows in rows.chunks(1_000) {
+        let mut values = Vec::with_capacity(rows.len() * APPEND_COLUMNS.len());
+        for (r, p) in rows {
+            values.extend([
+                p.seq.into(),
+                r.id.into(),
+                r.at.into(),
+                r.request_id.clone().into(),
+                r.client_addr.clone().into(),
+                r.principal_subject.clone().into(),
+                r.principal_organisation.clone().into(),
+                r.principal_roles.clone().into(),
+                r.purpose.clone().into(),
+                r.justification.clone().into(),
+                r.break_glass.into(),
+                r.operation_name.clone().into(),
+                r.registered_operation.clone().into(),
+                r.query_hash.clone().into(),
+                r.outcome.clone().into(),
+                r.reads.clone().into(),
+                p.prev_hash.clone().into(),
+                p.entry_hash.clone().into(),
+                r.subjects.clone().into(),
+            ]);
+        }
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            append_sql(backend, rows.len()),
+            values,
+        ))
+        .await?;
     }
     Ok(())
 }
 
-async fn insert_entries(conn: &impl ConnectionTrait, rows: &[LogRow]) -> Result<(), StoreError> {
-    access_log::Entity::insert_many(rows.iter().map(|r| access_log::ActiveModel {
-        seq: Set(r.seq),
-        id: Set(r.id),
-        at: Set(r.at),
-        request_id: Set(r.request_id.clone()),
-        client_addr: Set(r.client_addr.clone()),
-        principal_subject: Set(r.principal_subject.clone()),
-        principal_organisation: Set(r.principal_organisation.clone()),
-        principal_roles: Set(serde_json::json!(r.principal_roles)),
-        purpose: Set(r.purpose.clone()),
-        justification: Set(r.justification.clone()),
-        break_glass: Set(r.break_glass),
-        operation_name: Set(r.operation_name.clone()),
-        registered_operation: Set(r.registered_operation.clone()),
-        query_hash: Set(r.query_hash.clone()),
-        outcome: Set(r.outcome.clone()),
-        reads: Set(r.reads.clone()),
-        prev_hash: Set(r.prev_hash.clone()),
-        entry_hash: Set(r.entry_hash.clone()),
-        subjects: Set(Some(serde_json::json!(r.subjects))),
-    }))
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+/// `INSERT INTO access_log (<APPEND_COLUMNS>) VALUES (...), ...` for `rows` rows: written out
+/// here rather than by sea-query's `insert_many`, whose per-row models, values and query
+/// building cost more than the database's own work on a batch of appends. Only constant
+/// names and placeholders go into it; every value is bound.
+fn append_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
+    use std::fmt::Write;
+    let postgres = backend == sea_orm::DbBackend::Postgres;
+    let mut sql = String::with_capacity(64 + 8 * APPEND_COLUMNS.len() * (rows + 1));
+    sql.push_str("INSERT INTO access_log (");
+    sql.push_str(&APPEND_COLUMNS.join(", "));
+    sql.push_str(") VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..APPEND_COLUMNS.len() {
+            n += 1;
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match (postgres, APPEND_JSON.contains(&c)) {
+                (false, _) => sql.push('?'),
+                (true, false) => {
+                    let _ = write!(sql, "${n}");
+                }
+                (true, true) => {
+                    let _ = write!(sql, "CAST(${n} AS jsonb)");
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Entries from `from_seq` on, in chain order, at most `limit`, with their subjects.
