@@ -389,7 +389,7 @@ fn soundex(name: &str) -> String {
 /// less often than its spelling) while each keeps blocks small at a million records: date of
 /// birth with the names' initials; the names' sounds with the year of birth (for a wrong day
 /// or month); the names' sounds with the postcode district (for a wrong year); NHS number; UPN.
-type BlockKeys = [Option<String>; 5];
+type BlockKeys = [Option<String>; 6];
 
 fn block_keys(r: &Record) -> BlockKeys {
     let year = r
@@ -408,8 +408,12 @@ fn block_keys(r: &Record) -> BlockKeys {
             format!("{b}|{a}")
         }
     };
+    // Initials as typed (a typo keeps the first letter; a diminutive may not, and the sounds
+    // rules below use its full name), sounds of the full name.
     let given = r.given.as_deref().map(canonical);
-    let initials = given
+    let initials = r
+        .given
+        .as_deref()
         .zip(r.family.as_deref())
         .map(|(g, f)| pair(g.chars().take(1).collect(), f.chars().take(1).collect()));
     let sounds = given
@@ -430,13 +434,22 @@ fn block_keys(r: &Record) -> BlockKeys {
             .map(|(s, d)| format!("{s}|{d}")),
         r.nhs_number.clone(),
         r.upn.clone(),
+        // The sounds of the name, for pairs where one side has no date of birth (see
+        // [`NO_DATE_RULE`]): a record that lost its date and its address still meets its
+        // person on the name.
+        sounds.clone(),
     ]
 }
 
+/// The rule that pairs records by the sounds of their name, and only where one lacks a date
+/// of birth: with dates on both sides the other rules see the pair, and a name alone would put
+/// thousands of common-name pairs into the comparison.
+const NO_DATE_RULE: usize = 5;
+
 /// The comparisons each blocking rule forces to agree (indexes into [`COMPARISONS`]): date of
 /// birth (the initials leave the names' comparison informative); names and date of birth;
-/// names and address; NHS number; UPN.
-const RULE_EXCLUDES: [&[usize]; 5] = [&[1], &[0, 1], &[0, 2], &[4], &[4]];
+/// names and address; NHS number; UPN; names (for pairs missing a date).
+const RULE_EXCLUDES: [&[usize]; 6] = [&[1], &[0, 1], &[0, 2], &[4], &[4], &[0]];
 
 /// Blocks larger than this are not compared within (a value shared by thousands of records,
 /// a placeholder date say, tells nothing); they are counted in the summary.
@@ -512,11 +525,16 @@ impl Linker<'_> {
                     }
                 }
             }
-            // A pair an earlier rule already produced is skipped, so each pair comes once.
+            // A pair an earlier rule already produced is skipped, so each pair comes once; the
+            // whole-name rule takes only pairs where a date of birth is missing.
+            let right = self.right();
             let earlier = |l: u32, r: u32| {
-                (0..rule).any(|e| {
-                    matches!((&left_keys[l as usize][e], &right_keys[r as usize][e]), (Some(a), Some(b)) if a == b)
-                })
+                (rule == NO_DATE_RULE
+                    && self.left[l as usize].dob.is_some()
+                    && right[r as usize].dob.is_some())
+                    || (0..rule).any(|e| {
+                        matches!((&left_keys[l as usize][e], &right_keys[r as usize][e]), (Some(a), Some(b)) if a == b)
+                    })
             };
             for (ls, rs) in blocks.values() {
                 let size = if self.right.is_some() {

@@ -4,6 +4,14 @@
 //! letters, a diminutive for the given name, given and family names swapped, day and month
 //! swapped or one part of the date wrong, a move to a new address, and missing values.
 //!
+//! Heritages are drawn in the proportions of England and Wales (Census 2021: about four in
+//! five people White British or other White, one in ten Asian, one in twenty Black): names,
+//! and how often strangers share them, follow. Drawn uniformly, a quarter of the people would
+//! share the thirty surnames of a small list and same-name-same-birthday strangers would be
+//! far likelier than in any real population. The small lists still make strangers of those
+//! heritages likelier to share a name and a birthday than White British ones: linkage errors
+//! fall unevenly, as they do in real data, and the per-heritage figures show it.
+//!
 //! Limits: data only; draws names from the generator's lists.
 
 use rand::{Rng, SeedableRng};
@@ -48,6 +56,8 @@ impl Default for Noise {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorpusRecord {
     pub person: u32,
+    /// Which of [`HERITAGE_NAMES`] the person's names come from.
+    pub heritage: usize,
     pub given: String,
     pub family: String,
     /// `YYYY-MM-DD`, or empty.
@@ -104,13 +114,37 @@ fn address(rng: &mut ChaCha8Rng) -> (String, String, String) {
     (line, town.to_owned(), postcode)
 }
 
+/// The share of people of each of [`names::HERITAGES`]: British, South Asian, Black British,
+/// Eastern European.
+const HERITAGE_SHARES: [f64; 4] = [0.77, 0.10, 0.05, 0.08];
+
+/// The heritages' names, for reports.
+pub const HERITAGE_NAMES: [&str; 4] = [
+    "British",
+    "South Asian",
+    "Black British",
+    "Eastern European",
+];
+
+fn heritage(rng: &mut ChaCha8Rng) -> usize {
+    let mut x: f64 = rng.random_range(0.0..1.0);
+    for (i, share) in HERITAGE_SHARES.iter().enumerate() {
+        if x < *share {
+            return i;
+        }
+        x -= share;
+    }
+    HERITAGE_SHARES.len() - 1
+}
+
 /// About `records` records of distinct people, shuffled, from `seed`.
 pub fn linkage_corpus(records: usize, seed: u64, noise: &Noise) -> Vec<CorpusRecord> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(records + 4);
     let mut person = 0u32;
     while out.len() < records {
-        let heritage = names::HERITAGES[rng.random_range(0..names::HERITAGES.len())];
+        let heritage_index = heritage(&mut rng);
+        let heritage = names::HERITAGES[heritage_index];
         let female = rng.random_bool(0.5);
         let child = rng.random_bool(0.7);
         let given = match (female, child) {
@@ -141,6 +175,7 @@ pub fn linkage_corpus(records: usize, seed: u64, noise: &Noise) -> Vec<CorpusRec
         for copy in 0..copies {
             let mut r = CorpusRecord {
                 person,
+                heritage: heritage_index,
                 given: given.to_owned(),
                 family: family.to_owned(),
                 date_of_birth: dob.format("%Y-%m-%d").to_string(),

@@ -10,7 +10,7 @@ use clap::Args;
 use super::super::CliError;
 use super::sync::{peak_rss, reset_peak};
 use crate::linkage::probabilistic::{Field, LINK_THRESHOLD, Linker, Record};
-use crate::population::corpus::{CorpusRecord, Noise, linkage_corpus};
+use crate::population::corpus::{CorpusRecord, HERITAGE_NAMES, Noise, linkage_corpus};
 
 #[derive(Debug, Args)]
 pub struct LinkArgs {
@@ -86,6 +86,32 @@ pub fn run(args: LinkArgs) -> Result<(), CliError> {
             candidates_true as f64 / (truth_pairs as f64).max(1.0),
             candidates_true
         );
+        // Per heritage: recall over its people's true pairs, precision over the links made
+        // from its records.
+        let mut by: Vec<(u64, u64, u64)> = vec![(0, 0, 0); HERITAGE_NAMES.len()];
+        let mut per: HashMap<u32, (usize, u64)> = HashMap::new();
+        for c in &corpus {
+            per.entry(c.person).or_insert((c.heritage, 0)).1 += 1;
+        }
+        for (h, k) in per.values() {
+            by[*h].0 += k * (k - 1) / 2;
+        }
+        for s in scored.iter().filter(|s| s.probability >= LINK_THRESHOLD) {
+            let h = corpus[s.l as usize].heritage;
+            by[h].1 += 1;
+            by[h].2 += u64::from(same(s));
+        }
+        let heritage_f1: Vec<String> = HERITAGE_NAMES
+            .iter()
+            .zip(&by)
+            .map(|(name, (truth, links, good))| {
+                let p = *good as f64 / (*links as f64).max(1.0);
+                let r = *good as f64 / (*truth as f64).max(1.0);
+                let f = 2.0 * p * r / (p + r).max(f64::MIN_POSITIVE);
+                format!("{name} {f:.4} (precision {p:.4}, recall {r:.4})")
+            })
+            .collect();
+        println!("  F1 by heritage: {}", heritage_f1.join("; "));
         println!("  pairs compared: {}", run.pairs_compared);
         println!("  linked in {seconds:.2} s: {rate:.0} records/s");
         println!("  peak memory {} MiB", peak / (1024 * 1024));
