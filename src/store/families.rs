@@ -82,7 +82,8 @@ struct Member {
     source: Option<Uuid>,
 }
 
-fn find(parent: &mut HashMap<Uuid, Uuid>, x: Uuid) -> Uuid {
+/// The root of `x` in a union-find forest (with path compression). Shared with relinking.
+pub fn find<T: Copy + Eq + std::hash::Hash>(parent: &mut HashMap<T, T>, x: T) -> T {
     let p = *parent.get(&x).unwrap_or(&x);
     if p == x {
         return x;

@@ -23,9 +23,10 @@ use super::apply::linkage_records;
 use crate::config::LinkageConfig;
 use crate::linkage::probabilistic::{Linker, Record, Scored, Scorer, names_agree};
 use crate::model::{IdentifierSystem, PersonId};
+use crate::store::families::{self, find};
 use crate::store::matches as rows;
 use crate::store::sync::{MatchReviewRow, insert_reviews, strong_identifiers_of};
-use crate::store::{Store, begin_write, families};
+use crate::store::{Store, begin_write};
 
 /// What a relink did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,16 +47,6 @@ const MIN_FOR_EM: usize = 2_000;
 
 /// Persons read per page while gathering the graph.
 const PAGE: u64 = 5_000;
-
-fn find(parent: &mut HashMap<PersonId, PersonId>, x: PersonId) -> PersonId {
-    let p = *parent.get(&x).unwrap_or(&x);
-    if p == x {
-        return x;
-    }
-    let root = find(parent, p);
-    parent.insert(x, root);
-    root
-}
 
 /// Relinks every person in the store.
 pub async fn relink_all(store: &Store, config: &LinkageConfig) -> Result<Relinked, SyncError> {
