@@ -12,6 +12,7 @@ mod admin;
 mod errors;
 mod explain;
 mod family;
+mod indicators;
 mod limits;
 mod loaders;
 mod matches;
@@ -37,6 +38,7 @@ pub struct Query(
     review::ReviewQuery,
     operations::OperationsQuery,
     matches::MatchQuery,
+    indicators::IndicatorQuery,
 );
 
 /// The mutation root: consent, protocol reloads, the board's findings.

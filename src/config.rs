@@ -59,6 +59,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// How arriving records are linked to persons, and who reviews doubtful links.
     pub linkage: LinkageConfig,
+    /// The hub's own practice records: indicators of need, referrals, early help.
+    pub practice: PracticeConfig,
     /// The feeds this hub pulls from, one table per connector instance.
     pub connectors: Vec<ConnectorConfig>,
 }
@@ -426,6 +428,30 @@ impl AuditConfig {
         }
         if let Err(e) = self.signing_key() {
             problems.push(e);
+        }
+    }
+}
+
+/// `[practice]`: the records the hub keeps itself (indicators of need, referrals to the front
+/// door, early help) and who holds them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PracticeConfig {
+    /// The local authority that runs the front door and early help: the controller of what
+    /// the hub derives and records itself, and the owner protocols name for it.
+    pub local_authority: crate::model::OrganisationId,
+    /// Hours a referral may wait for a decision before it is overdue.
+    pub referral_decision_hours: u32,
+}
+
+impl Default for PracticeConfig {
+    fn default() -> Self {
+        Self {
+            local_authority: crate::model::OrganisationId::new(
+                crate::model::AgencyKind::LocalAuthority,
+                "999",
+            ),
+            referral_decision_hours: 24,
         }
     }
 }

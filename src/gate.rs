@@ -17,6 +17,7 @@ pub mod consent;
 pub mod decision;
 pub mod error;
 pub mod explain;
+pub mod indicators;
 pub mod lint;
 pub mod matches;
 pub mod operations;
@@ -37,7 +38,16 @@ use crate::model::{
 use crate::store::Store;
 use crate::store::graph::{self, FactFilter, SearchCriteria};
 
+use crate::practice::indicators::IndicatorSets;
 pub use decision::{ClauseRef, Decision, Reason};
+
+/// Where indicator sets live: `indicators/` inside the protocol folder.
+pub fn dir_of_indicators(protocols: Option<&std::path::Path>) -> std::path::PathBuf {
+    protocols.map_or_else(
+        || std::path::PathBuf::from("protocols/indicators"),
+        |p| p.join("indicators"),
+    )
+}
 pub use error::{Denial, GateError, Gated};
 pub use rules::{ProtocolRules, Question, RuleSet, SubjectContext};
 
@@ -55,6 +65,11 @@ pub struct Gate {
     operations: Arc<operations::Registry>,
     /// The roles that may review, confirm, reject and split links.
     review_roles: Arc<Vec<crate::model::Role>>,
+    /// The indicator sets in force.
+    indicator_sets: Arc<RwLock<Arc<IndicatorSets>>>,
+    /// The organisation that holds what the hub's own practice records derive (indicators,
+    /// referrals, early help): the local authority running the partnership's front door.
+    practice_owner: Arc<OrganisationId>,
 }
 
 /// Who is asking and why, for one request.
@@ -79,7 +94,31 @@ impl Gate {
             protocols_dir: None,
             enforce: true,
             review_roles: Arc::new(vec![crate::model::Role::DataSteward]),
+            indicator_sets: Arc::new(RwLock::new(Arc::new(IndicatorSets::built_in()))),
+            practice_owner: Arc::new(crate::config::PracticeConfig::default().local_authority),
         }
+    }
+
+    /// The same gate, with these indicator sets and practice records held by `owner`.
+    pub fn with_practice(mut self, sets: IndicatorSets, owner: OrganisationId) -> Self {
+        self.indicator_sets = Arc::new(RwLock::new(Arc::new(sets)));
+        self.practice_owner = Arc::new(owner);
+        self
+    }
+
+    /// The indicator sets in force.
+    pub fn indicator_sets(&self) -> Arc<IndicatorSets> {
+        Arc::clone(
+            &self
+                .indicator_sets
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Who holds the hub's own practice records.
+    pub fn practice_owner(&self) -> OrganisationId {
+        (*self.practice_owner).clone()
     }
 
     /// The same gate, letting these roles review, confirm, reject and split links.
@@ -125,15 +164,30 @@ impl Gate {
                 message: "this hub was started without a protocol folder".into(),
             });
         };
+        let indicators_dir = dir_of_indicators(Some(dir.as_path()));
         let protocols = tokio::task::spawn_blocking(move || protocol::load_dir(&dir))
             .await
             .map_err(|e| protocol::ProtocolError::Invalid {
                 path: std::path::PathBuf::new(),
                 message: format!("reload stopped: {e}"),
             })??;
+        let sets = tokio::task::spawn_blocking(move || IndicatorSets::load(&indicators_dir))
+            .await
+            .map_err(|e| protocol::ProtocolError::Invalid {
+                path: std::path::PathBuf::new(),
+                message: format!("reload stopped: {e}"),
+            })?
+            .map_err(|e| protocol::ProtocolError::Invalid {
+                path: std::path::PathBuf::new(),
+                message: e.to_string(),
+            })?;
         let rules = ProtocolRules::new(protocols);
         let fingerprint = rules.fingerprint().to_owned();
         self.replace_rules(Arc::new(rules));
+        *self
+            .indicator_sets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(sets);
         tracing::info!(protocols = %fingerprint, "protocols reloaded");
         Ok(fingerprint)
     }
@@ -271,6 +325,11 @@ impl RequestGate {
     /// Who is asking.
     pub fn principal(&self) -> &Principal {
         &self.inner.info.principal
+    }
+
+    /// The indicator sets in force for this request.
+    pub fn indicator_sets(&self) -> Arc<IndicatorSets> {
+        self.inner.gate.indicator_sets()
     }
 
     /// The declared purpose.

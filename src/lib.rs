@@ -10,6 +10,7 @@ pub mod gate;
 pub mod linkage;
 pub mod model;
 pub mod population;
+pub mod practice;
 pub mod server;
 pub mod store;
 pub mod sync;

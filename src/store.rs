@@ -10,6 +10,7 @@ mod entity;
 pub mod error;
 pub mod families;
 pub mod graph;
+pub mod indicators;
 pub mod load;
 pub mod log;
 pub mod matches;

@@ -105,6 +105,8 @@ pub struct Engine {
     store: Store,
     link_lock: Arc<tokio::sync::Mutex<apply::LinkState>>,
     linkage: crate::config::LinkageConfig,
+    /// The indicator sets re-evaluated for the persons a run touched.
+    indicators: Arc<crate::practice::indicators::IndicatorSets>,
 }
 
 impl Engine {
@@ -114,7 +116,14 @@ impl Engine {
             store,
             link_lock: Arc::new(tokio::sync::Mutex::new(apply::LinkState::default())),
             linkage: crate::config::LinkageConfig::default(),
+            indicators: Arc::default(),
         }
+    }
+
+    /// The engine re-evaluating these indicator sets for the persons a run touches.
+    pub fn with_indicators(mut self, sets: crate::practice::indicators::IndicatorSets) -> Self {
+        self.indicators = Arc::new(sets);
+        self
     }
 
     /// The engine with these linkage thresholds.
@@ -280,7 +289,8 @@ impl Engine {
         };
         let ((), mut outcome) = tokio::join!(producer, consumer);
         // What the committed batches touched, whether the run went on to fail or not.
-        if let Err(e) = apply::rebuild_families(&self.store, &self.link_lock).await
+        if let Err(e) =
+            apply::rebuild_families(&self.store, &self.link_lock, &self.indicators).await
             && outcome.is_ok()
         {
             outcome = Err(e);

@@ -102,6 +102,21 @@ impl Family {
         }))
     }
 
+    /// The indicators of need of `set` that hold for the family's members now; members whose
+    /// indicators the caller may not see are counted in `withheld`.
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "super::indicators::DEFAULT_SET.to_owned()")] set: String,
+    ) -> Result<super::indicators::FamilyIndicators> {
+        let mut answer = super::person::gate(ctx)?
+            .family_indicators(&[self.0], &set)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        let (items, withheld) = answer.remove(&self.0).unwrap_or_default();
+        Ok(super::indicators::FamilyIndicators(items, withheld))
+    }
+
     /// Members the caller may see.
     async fn members(&self, ctx: &Context<'_>) -> Result<MemberList> {
         let read = loaders(ctx)?

@@ -272,7 +272,7 @@ impl Involvement {
 }
 
 /// One thing an agency knows about a person at a time.
-pub struct Fact(model::Fact);
+pub struct Fact(pub(super) model::Fact);
 
 #[Object]
 impl Fact {
@@ -535,6 +535,27 @@ impl Person {
     async fn involvements(&self, ctx: &Context<'_>) -> Result<Option<Vec<Involvement>>> {
         let rows = released(ctx, loaders(ctx)?.involvements.load_one(self.0).await)?;
         Ok(rows.map(|rows| rows.into_iter().map(Involvement).collect()))
+    }
+
+    /// The indicators of need of `set` that hold for the person now, evaluated from their
+    /// facts. Each is `early_help.family_outcomes` held by the local authority; its evidence
+    /// is gated fact by fact, and what is withheld is counted with the reason.
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "super::indicators::DEFAULT_SET.to_owned()")] set: String,
+    ) -> Result<Option<Vec<super::indicators::Indicator>>> {
+        let mut answer = gate(ctx)?
+            .person_indicators(&[self.0], &set)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?;
+        match answer.remove(&self.0) {
+            None => Ok(None),
+            Some(Err(d)) => Err(denied(&d)),
+            Some(Ok(list)) => Ok(Some(
+                list.into_iter().map(super::indicators::Indicator).collect(),
+            )),
+        }
     }
 
     /// Facts the caller may see, newest first, each gated by its category and holder.

@@ -30,6 +30,9 @@ pub enum BenchCommand {
     /// Precision, recall and F1 of probabilistic linkage against a generated corpus's truth,
     /// with blocking recall, pairs compared, records per second and peak memory.
     Link(link::LinkArgs),
+    /// Time to evaluate every indicator of need for every family of a generated population,
+    /// and for one family after one new fact.
+    Practice(practice::PracticeArgs),
     /// Serves a population as agency feeds for `bench sync` (run by it as a child process,
     /// so the feeds' memory is not counted as the sync's).
     #[command(hide = true)]
@@ -39,6 +42,7 @@ pub enum BenchCommand {
 mod gate;
 mod link;
 mod log;
+mod practice;
 mod sync;
 
 #[derive(Debug, Args)]
@@ -67,6 +71,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         BenchCommand::Gate(args) => gate::run(args).await,
         BenchCommand::Log(args) => log::run(args).await,
         BenchCommand::Link(args) => link::run(args),
+        BenchCommand::Practice(args) => practice::run(args).await,
         BenchCommand::Feeds(args) => sync::feeds(args).await,
     }
 }

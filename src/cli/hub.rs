@@ -48,6 +48,18 @@ pub async fn load_rules(config: &Config) -> Result<ProtocolRules, CliError> {
     Ok(ProtocolRules::new(protocols))
 }
 
+/// Loads the indicator sets: the built-in one and the files in the protocol folder's
+/// `indicators/`.
+pub async fn load_indicators(
+    config: &Config,
+) -> Result<crate::practice::indicators::IndicatorSets, CliError> {
+    let dir = crate::gate::dir_of_indicators(Some(&config.protocols.dir));
+    tokio::task::spawn_blocking(move || crate::practice::indicators::IndicatorSets::load(&dir))
+        .await
+        .map_err(|e| CliError::Failed(format!("indicator loading stopped: {e}")))?
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
 /// Builds everything and binds the listener.
 pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     let rules = load_rules(config).await?;
@@ -60,7 +72,9 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
             Duration::from_secs(config.audit.checkpoint_seconds),
         ));
     }
+    let indicators = load_indicators(config).await?;
     let gate = Gate::new(store.clone(), Arc::new(rules))
+        .with_practice(indicators, config.practice.local_authority.clone())
         .with_log(log)
         .with_protocols_dir(config.protocols.dir.clone())
         .with_review_roles(
@@ -224,7 +238,9 @@ pub async fn serve(
     if !scheduled.is_empty() {
         tracing::info!(connectors = scheduled.len(), "scheduled syncs started");
         tokio::spawn(crate::sync::schedule(
-            crate::sync::Engine::new(hub.store.clone()).with_linkage(config.linkage.clone()),
+            crate::sync::Engine::new(hub.store.clone())
+                .with_linkage(config.linkage.clone())
+                .with_indicators((*hub.gate.indicator_sets()).clone()),
             scheduled,
             config.sync.max_concurrent,
             Arc::new(crate::sync::progress::Lines::default()),

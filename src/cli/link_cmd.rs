@@ -54,10 +54,11 @@ pub async fn relink(args: LinkArgs) -> Result<(), CliError> {
         return Err(failed(problem));
     }
     let store = super::hub::open_store(&config).await?;
+    let indicators = super::hub::load_indicators(&config).await?;
     let progress = indicatif::ProgressBar::new_spinner();
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
     progress.set_message("reading the graph, estimating the model and relinking");
-    let done = crate::sync::relink::relink_all(&store, &config.linkage)
+    let done = crate::sync::relink::relink_all(&store, &config.linkage, &indicators)
         .await
         .map_err(|e| CliError::failed(&e))?;
     progress.finish_and_clear();

@@ -116,7 +116,9 @@ async fn sync(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("no enabled connector is configured".into()));
     }
     let store = hub::open_store(&config).await?;
-    let engine = Engine::new(store.clone()).with_linkage(config.linkage.clone());
+    let engine = Engine::new(store.clone())
+        .with_linkage(config.linkage.clone())
+        .with_indicators(hub::load_indicators(&config).await?);
     let progress: Arc<dyn crate::sync::Progress> = Arc::from(progress::for_terminal());
     if args.from_start {
         for c in &connectors {
@@ -233,7 +235,9 @@ pub async fn quarantine(command: QuarantineCommand) -> Result<(), CliError> {
             let config = store_config(config.as_deref())?;
             let connectors = build(&config, connector.as_deref())?;
             let store = hub::open_store(&config).await?;
-            let engine = Engine::new(store.clone()).with_linkage(config.linkage.clone());
+            let engine = Engine::new(store.clone())
+                .with_linkage(config.linkage.clone())
+                .with_indicators(hub::load_indicators(&config).await?);
             for c in &connectors {
                 let (resolved, open) = engine
                     .retry_quarantined(c)

@@ -154,6 +154,8 @@ impl RequestGate {
             }
             rows::merge(&txn, from, into).await?;
             crate::store::families::rebuild(&txn, &[into], Utc::now()).await?;
+            let sets = self.inner.gate.indicator_sets();
+            crate::store::indicators::refresh(&txn, &sets, &[from, into], Utc::now()).await?;
         }
         let now = Utc::now();
         let by = self.principal().subject.clone();
@@ -234,6 +236,8 @@ impl RequestGate {
         rows::move_records(&txn, &moving, person, new.id).await?;
         rows::set_method(&txn, &moving, Method::Split.as_str()).await?;
         crate::store::families::rebuild(&txn, &[person, new.id], now).await?;
+        let sets = self.inner.gate.indicator_sets();
+        crate::store::indicators::refresh(&txn, &sets, &[person, new.id], now).await?;
         let by = self.principal().subject.clone();
         crate::store::sync::insert_reviews(
             &txn,

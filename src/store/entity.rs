@@ -488,3 +488,24 @@ pub mod family_queue {
     }
     no_relations!();
 }
+
+pub mod indicator_hits {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "indicator_hits")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub set_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub indicator_id: String,
+        pub criterion: String,
+        pub since: ChronoDateTimeUtc,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub evidence: Json,
+        pub evaluated_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}

@@ -449,9 +449,12 @@ pub async fn enqueue(
 /// The most queued persons one rebuild takes.
 const DRAIN_CHUNK: u64 = 5_000;
 
-/// Rebuilds the groups of every queued person, a chunk per transaction, and empties the
-/// queue. Returns how many persons it took.
-pub async fn drain(conn: &sea_orm::DatabaseConnection) -> Result<u64, StoreError> {
+/// Rebuilds the groups of every queued person and re-evaluates their indicators of need, a
+/// chunk per transaction, and empties the queue. Returns how many persons it took.
+pub async fn drain(
+    conn: &sea_orm::DatabaseConnection,
+    sets: &crate::practice::indicators::IndicatorSets,
+) -> Result<u64, StoreError> {
     let mut done = 0;
     loop {
         let txn = super::begin_write(conn).await?;
@@ -467,7 +470,9 @@ pub async fn drain(conn: &sea_orm::DatabaseConnection) -> Result<u64, StoreError
             return Ok(done);
         }
         let persons: Vec<PersonId> = ids.iter().copied().map(PersonId).collect();
-        rebuild(&txn, &persons, Utc::now()).await?;
+        let now = Utc::now();
+        rebuild(&txn, &persons, now).await?;
+        super::indicators::refresh(&txn, sets, &persons, now).await?;
         family_queue::Entity::delete_many()
             .filter(family_queue::Column::PersonId.is_in(ids.iter().copied()))
             .exec(&txn)

@@ -656,3 +656,21 @@ pub async fn person_count(conn: &impl ConnectionTrait) -> Result<u64, StoreError
     use sea_orm::PaginatorTrait;
     Ok(persons::Entity::find().count(conn).await?)
 }
+
+/// Facts by id, in no particular order; unknown ids are left out.
+pub async fn facts_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[FactId],
+) -> Result<Vec<Fact>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(10_000) {
+        let rows = facts::Entity::find()
+            .filter(facts::Column::Id.is_in(chunk.iter().map(|f| f.0)))
+            .all(conn)
+            .await?;
+        for r in rows {
+            out.push(fact_from_row(r)?);
+        }
+    }
+    Ok(out)
+}

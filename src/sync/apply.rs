@@ -705,7 +705,8 @@ pub async fn batch(
 pub(super) async fn rebuild_families(
     store: &Store,
     link_lock: &tokio::sync::Mutex<LinkState>,
+    indicators: &crate::practice::indicators::IndicatorSets,
 ) -> Result<u64, SyncError> {
     let _linking = link_lock.lock().await;
-    Ok(crate::store::families::drain(store.conn()).await?)
+    Ok(crate::store::families::drain(store.conn(), indicators).await?)
 }

@@ -48,8 +48,12 @@ const MIN_FOR_EM: usize = 2_000;
 /// Persons read per page while gathering the graph.
 const PAGE: u64 = 5_000;
 
-/// Relinks every person in the store.
-pub async fn relink_all(store: &Store, config: &LinkageConfig) -> Result<Relinked, SyncError> {
+/// Relinks every person in the store, and re-evaluates the indicators of the persons merged.
+pub async fn relink_all(
+    store: &Store,
+    config: &LinkageConfig,
+    indicators: &crate::practice::indicators::IndicatorSets,
+) -> Result<Relinked, SyncError> {
     let started = Instant::now();
     let conn = store.conn();
     let mut records: Vec<Record> = Vec::new();
@@ -176,6 +180,7 @@ pub async fn relink_all(store: &Store, config: &LinkageConfig) -> Result<Relinke
     let txn = begin_write(conn).await?;
     // Each absorbed person goes into its cluster's root, which is never itself absorbed.
     let mut touched: Vec<PersonId> = Vec::new();
+    let mut absorbed: Vec<PersonId> = Vec::new();
     for (from, _, i) in &merges {
         let into = find(&mut parent, *from);
         let score = scored[*i].explained();
@@ -183,8 +188,11 @@ pub async fn relink_all(store: &Store, config: &LinkageConfig) -> Result<Relinke
         rows::mark_linked(&txn, *from, "probabilistic", score.probability, &detail).await?;
         rows::merge(&txn, *from, into).await?;
         touched.push(into);
+        absorbed.push(*from);
     }
     families::rebuild(&txn, &touched, now).await?;
+    absorbed.extend(&touched);
+    crate::store::indicators::refresh(&txn, indicators, &absorbed, now).await?;
     // A review names a person that still exists: the root of each side.
     let sides: Vec<PersonId> = reviews
         .iter()

@@ -1,0 +1,302 @@
+//! Indicators of need in the store: the facts rules read, and the hits that hold.
+//!
+//! Evaluation itself is pure (`practice::indicators`); this module loads what it reads — only
+//! facts of the kinds some set uses, a chunk of persons at a time — and keeps `indicator_hits`
+//! in step: the rows of a person are replaced whole whenever the person is evaluated.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, StatementBuilder,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::{facts, families, family_members, indicator_hits, persons};
+use crate::model::{FactId, FamilyId, PersonId};
+use crate::practice::indicators::{Hit, IndicatorSets, Observed};
+
+/// Persons per evaluation chunk: under SQLite's bound-parameter limit with room to spare, and
+/// a chunk's facts stay a few megabytes.
+pub const CHUNK: usize = 2_000;
+
+/// The facts of these persons that any set reads.
+pub async fn observed(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+    kinds: &[String],
+) -> Result<Vec<Observed>, StoreError> {
+    if persons.is_empty() || kinds.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(
+        Uuid,
+        Uuid,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        serde_json::Value,
+    )> = facts::Entity::find()
+        .select_only()
+        .columns([
+            facts::Column::Id,
+            facts::Column::PersonId,
+            facts::Column::Kind,
+            facts::Column::Category,
+            facts::Column::OrganisationId,
+            facts::Column::OccurredAt,
+            facts::Column::Payload,
+        ])
+        .filter(facts::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+        .filter(facts::Column::Kind.is_in(kinds.iter().cloned()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(
+            |(id, person, kind, category, organisation, occurred_at, payload)| {
+                let corrupt = |column| StoreError::Corrupt {
+                    table: "facts",
+                    column,
+                };
+                Ok(Observed {
+                    id: FactId(id),
+                    person: PersonId(person),
+                    kind,
+                    category: category.parse().map_err(|_| corrupt("category"))?,
+                    organisation: organisation
+                        .parse()
+                        .map_err(|_| corrupt("organisation_id"))?,
+                    occurred_at,
+                    payload,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Whether each person is a child: the rules' `applies_to`.
+async fn child_flags(
+    conn: &impl ConnectionTrait,
+    ids: &[PersonId],
+) -> Result<Vec<(PersonId, bool)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(Uuid, bool)> = persons::Entity::find()
+        .select_only()
+        .columns([persons::Column::Id, persons::Column::IsChild])
+        .filter(persons::Column::Id.is_in(ids.iter().map(|p| p.0)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, c)| (PersonId(id), c)).collect())
+}
+
+/// Every hit for these persons, evaluated now from their facts (nothing stored).
+pub async fn evaluate(
+    conn: &impl ConnectionTrait,
+    sets: &IndicatorSets,
+    ids: &[PersonId],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Hit>, Vec<Observed>), StoreError> {
+    let flags = child_flags(conn, ids).await?;
+    let facts = observed(conn, ids, &sets.kinds()).await?;
+    let hits = {
+        let grouped = crate::practice::indicators::by_person(&facts);
+        flags
+            .iter()
+            .flat_map(|(p, is_child)| {
+                let mine = grouped.get(p).map_or(&[][..], Vec::as_slice);
+                sets.evaluate(*p, *is_child, mine, now)
+            })
+            .collect()
+    };
+    Ok((hits, facts))
+}
+
+/// Re-evaluates these persons and replaces their stored hits. Returns the hits stored.
+pub async fn refresh(
+    conn: &impl ConnectionTrait,
+    sets: &IndicatorSets,
+    ids: &[PersonId],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut stored = 0;
+    for chunk in ids.chunks(CHUNK) {
+        let (hits, _) = evaluate(conn, sets, chunk, now).await?;
+        stored += replace(conn, chunk, &hits, now).await?;
+    }
+    Ok(stored)
+}
+
+/// Replaces the stored hits of `persons` with `hits`.
+async fn replace(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+    hits: &[Hit],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    indicator_hits::Entity::delete_many()
+        .filter(indicator_hits::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+        .exec(conn)
+        .await?;
+    // Seven columns a row: 1,000 rows stay under SQLite's bound-parameter limit.
+    for chunk in hits.chunks(1_000) {
+        indicator_hits::Entity::insert_many(chunk.iter().map(|h| indicator_hits::ActiveModel {
+            person_id: Set(h.person.0),
+            set_id: Set(h.set.clone()),
+            indicator_id: Set(h.indicator.clone()),
+            criterion: Set(h.criterion.clone()),
+            since: Set(h.since),
+            evidence: Set(serde_json::json!(
+                h.evidence.iter().map(|f| f.0.to_string()).collect::<Vec<_>>()
+            )),
+            evaluated_at: Set(now),
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(hits.len() as u64)
+}
+
+/// Re-evaluates every person, a chunk per transaction, and returns (persons, hits stored).
+/// `progress` hears the persons done after each chunk.
+pub async fn refresh_all(
+    db: &sea_orm::DatabaseConnection,
+    sets: &IndicatorSets,
+    now: DateTime<Utc>,
+    mut progress: impl FnMut(u64),
+) -> Result<(u64, u64), StoreError> {
+    let mut after: Option<Uuid> = None;
+    let (mut persons_done, mut stored) = (0, 0);
+    loop {
+        let mut q = persons::Entity::find()
+            .select_only()
+            .column(persons::Column::Id)
+            .order_by_asc(persons::Column::Id)
+            .limit(CHUNK as u64);
+        if let Some(a) = after {
+            q = q.filter(persons::Column::Id.gt(a));
+        }
+        let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
+        let Some(last) = ids.last().copied() else {
+            return Ok((persons_done, stored));
+        };
+        after = Some(last);
+        let ids: Vec<PersonId> = ids.into_iter().map(PersonId).collect();
+        let txn = super::begin_write(db).await?;
+        stored += refresh(&txn, sets, &ids, now).await?;
+        txn.commit().await?;
+        persons_done += ids.len() as u64;
+        progress(persons_done);
+    }
+}
+
+/// A stored hit, as a family listing reads it.
+#[derive(Clone, Debug)]
+pub struct StoredHit {
+    pub family: FamilyId,
+    pub person: PersonId,
+    pub indicator: String,
+    pub criterion: String,
+    pub since: DateTime<Utc>,
+    pub evidence: Vec<FactId>,
+}
+
+/// Families (of kind `family`) whose members' stored hits of `set` meet at least `min`
+/// distinct criteria, after `after` in id order, at most `limit`.
+pub async fn families_meeting(
+    conn: &impl ConnectionTrait,
+    set: &str,
+    min: u32,
+    after: Option<FamilyId>,
+    limit: u64,
+) -> Result<Vec<FamilyId>, StoreError> {
+    use family_members::Column as M;
+    use indicator_hits::Column as H;
+    let member = |c: M| (family_members::Entity, c);
+    let hit = |c: H| (indicator_hits::Entity, c);
+    let mut q = Query::select();
+    q.column(member(M::FamilyId))
+        .from(indicator_hits::Entity)
+        .inner_join(
+            family_members::Entity,
+            Expr::col(member(M::PersonId)).equals(hit(H::PersonId)),
+        )
+        .inner_join(
+            families::Entity,
+            Expr::col((families::Entity, families::Column::Id)).equals(member(M::FamilyId)),
+        )
+        .and_where(Expr::col(hit(H::SetId)).eq(set))
+        .and_where(Expr::col((families::Entity, families::Column::Kind)).eq("family"))
+        .group_by_col(member(M::FamilyId))
+        .and_having(Func::count_distinct(Expr::col(hit(H::Criterion))).gte(i64::from(min)))
+        .order_by(member(M::FamilyId), Order::Asc)
+        .limit(Ord::min(limit, i64::MAX as u64));
+    if let Some(a) = after {
+        q.and_where(Expr::col(member(M::FamilyId)).gt(a.0));
+    }
+    let stmt = StatementBuilder::build(&q, &conn.get_database_backend());
+    #[derive(FromQueryResult)]
+    struct Row {
+        family_id: Uuid,
+    }
+    let rows = Row::find_by_statement(stmt).all(conn).await?;
+    Ok(rows.into_iter().map(|r| FamilyId(r.family_id)).collect())
+}
+
+/// The stored hits of `set` for the members of these families.
+pub async fn family_hits(
+    conn: &impl ConnectionTrait,
+    set: &str,
+    ids: &[FamilyId],
+) -> Result<Vec<StoredHit>, StoreError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let members: Vec<(Uuid, Uuid)> = family_members::Entity::find()
+        .select_only()
+        .columns([
+            family_members::Column::FamilyId,
+            family_members::Column::PersonId,
+        ])
+        .filter(family_members::Column::FamilyId.is_in(ids.iter().map(|f| f.0)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut families_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (f, p) in &members {
+        families_of.entry(*p).or_default().push(*f);
+    }
+    let rows = indicator_hits::Entity::find()
+        .filter(indicator_hits::Column::SetId.eq(set))
+        .filter(indicator_hits::Column::PersonId.is_in(families_of.keys().copied()))
+        .all(conn)
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let evidence: Vec<FactId> = r
+            .evidence
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str()?.parse().ok().map(FactId))
+            .collect();
+        for f in families_of.get(&r.person_id).into_iter().flatten() {
+            out.push(StoredHit {
+                family: FamilyId(*f),
+                person: PersonId(r.person_id),
+                indicator: r.indicator_id.clone(),
+                criterion: r.criterion.clone(),
+                since: r.since,
+                evidence: evidence.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
