@@ -18,6 +18,7 @@ mod loaders;
 mod matches;
 mod operations;
 mod person;
+mod practice;
 mod query;
 mod review;
 
@@ -39,6 +40,7 @@ pub struct Query(
     operations::OperationsQuery,
     matches::MatchQuery,
     indicators::IndicatorQuery,
+    practice::PracticeQuery,
 );
 
 /// The mutation root: consent, protocol reloads, the board's findings.
@@ -48,6 +50,7 @@ pub struct Mutation(
     review::ReviewMutation,
     operations::OperationsMutation,
     matches::MatchMutation,
+    practice::PracticeMutation,
 );
 pub use limits::Limits;
 

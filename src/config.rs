@@ -442,6 +442,9 @@ pub struct PracticeConfig {
     pub local_authority: crate::model::OrganisationId,
     /// Hours a referral may wait for a decision before it is overdue.
     pub referral_decision_hours: u32,
+    /// The roles that work the front door's queue and decide referrals (each read still
+    /// needs a protocol that shares `social_care.contact_referral` with them).
+    pub front_door_roles: Vec<String>,
 }
 
 impl Default for PracticeConfig {
@@ -452,6 +455,7 @@ impl Default for PracticeConfig {
                 "999",
             ),
             referral_decision_hours: 24,
+            front_door_roles: vec!["mash_officer".into()],
         }
     }
 }
@@ -603,6 +607,16 @@ impl Config {
                     "linkage.review_roles: `{role}` is not a role in the catalogue"
                 ));
             }
+        }
+        for role in &self.practice.front_door_roles {
+            if role.parse::<crate::model::Role>().is_err() {
+                problems.push(format!(
+                    "practice.front_door_roles: `{role}` is not a role in the catalogue"
+                ));
+            }
+        }
+        if self.practice.referral_decision_hours == 0 {
+            problems.push("practice.referral_decision_hours must be at least 1".into());
         }
         if self.sync.max_attempts == 0 || self.sync.max_concurrent == 0 {
             problems.push("sync: max_attempts and max_concurrent must be at least 1".into());

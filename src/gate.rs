@@ -21,6 +21,7 @@ pub mod indicators;
 pub mod lint;
 pub mod matches;
 pub mod operations;
+pub mod practice;
 pub mod protocol;
 pub mod review;
 pub mod rules;
@@ -67,9 +68,9 @@ pub struct Gate {
     review_roles: Arc<Vec<crate::model::Role>>,
     /// The indicator sets in force.
     indicator_sets: Arc<RwLock<Arc<IndicatorSets>>>,
-    /// The organisation that holds what the hub's own practice records derive (indicators,
-    /// referrals, early help): the local authority running the partnership's front door.
-    practice_owner: Arc<OrganisationId>,
+    /// The hub's own practice records: who holds them (the local authority running the
+    /// partnership's front door), the decision window, the front door's roles.
+    practice: Arc<crate::config::PracticeConfig>,
 }
 
 /// Who is asking and why, for one request.
@@ -95,14 +96,18 @@ impl Gate {
             enforce: true,
             review_roles: Arc::new(vec![crate::model::Role::DataSteward]),
             indicator_sets: Arc::new(RwLock::new(Arc::new(IndicatorSets::built_in()))),
-            practice_owner: Arc::new(crate::config::PracticeConfig::default().local_authority),
+            practice: Arc::new(crate::config::PracticeConfig::default()),
         }
     }
 
-    /// The same gate, with these indicator sets and practice records held by `owner`.
-    pub fn with_practice(mut self, sets: IndicatorSets, owner: OrganisationId) -> Self {
+    /// The same gate, with these indicator sets and practice settings.
+    pub fn with_practice(
+        mut self,
+        sets: IndicatorSets,
+        practice: crate::config::PracticeConfig,
+    ) -> Self {
         self.indicator_sets = Arc::new(RwLock::new(Arc::new(sets)));
-        self.practice_owner = Arc::new(owner);
+        self.practice = Arc::new(practice);
         self
     }
 
@@ -118,7 +123,12 @@ impl Gate {
 
     /// Who holds the hub's own practice records.
     pub fn practice_owner(&self) -> OrganisationId {
-        (*self.practice_owner).clone()
+        self.practice.local_authority.clone()
+    }
+
+    /// The practice settings.
+    pub fn practice(&self) -> &crate::config::PracticeConfig {
+        &self.practice
     }
 
     /// The same gate, letting these roles review, confirm, reject and split links.

@@ -2,4 +2,6 @@
 //! from what agencies already know (indicators), and what follows from it. Pure domain logic;
 //! the store keeps its state, the gate governs every read of it.
 
+pub mod early_help;
 pub mod indicators;
+pub mod referrals;

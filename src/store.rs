@@ -15,6 +15,7 @@ pub mod load;
 pub mod log;
 pub mod matches;
 pub mod operations;
+pub mod practice;
 pub mod sync;
 
 use std::sync::Arc;

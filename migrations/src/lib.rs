@@ -18,6 +18,7 @@ mod m20261124_000009_registered_operations;
 mod m20261125_000010_match_review;
 mod m20261125_000011_derived_families;
 mod m20261126_000012_indicator_hits;
+mod m20261126_000013_front_door;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_match_review::Migration),
             Box::new(m20261125_000011_derived_families::Migration),
             Box::new(m20261126_000012_indicator_hits::Migration),
+            Box::new(m20261126_000013_front_door::Migration),
         ]
     }
 }

@@ -558,6 +558,21 @@ impl Person {
         }
     }
 
+    /// Referrals about the person to the front door (`social_care.contact_referral` held by
+    /// the local authority), oldest first.
+    async fn referrals(&self, ctx: &Context<'_>) -> Result<Option<Vec<super::practice::Referral>>> {
+        super::practice::person_referrals(ctx, self.0).await
+    }
+
+    /// Early help assessments of the person (`early_help.assessment`; the plan and lead
+    /// professional as `early_help.plan`), oldest first.
+    async fn assessments(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<super::practice::Assessment>>> {
+        super::practice::person_assessments(ctx, self.0).await
+    }
+
     /// Facts the caller may see, newest first, each gated by its category and holder.
     #[graphql(complexity = "(first.max(0) as usize).saturating_mul(child_complexity)")]
     async fn facts(

@@ -74,7 +74,7 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
     }
     let indicators = load_indicators(config).await?;
     let gate = Gate::new(store.clone(), Arc::new(rules))
-        .with_practice(indicators, config.practice.local_authority.clone())
+        .with_practice(indicators, config.practice.clone())
         .with_log(log)
         .with_protocols_dir(config.protocols.dir.clone())
         .with_review_roles(

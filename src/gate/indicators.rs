@@ -241,11 +241,11 @@ impl RequestGate {
                 .collect();
             let contexts = self.contexts(&persons).await?;
             for family in &candidates {
-                page.last = Some(*family);
                 if page.families.len() == first {
                     page.has_next = true;
                     return Ok(page);
                 }
+                page.last = Some(*family);
                 let mut criteria: BTreeMap<String, Vec<(String, PersonId)>> = BTreeMap::new();
                 for h in hits.iter().filter(|h| h.family == *family) {
                     let Some(ctx) = contexts.get(&h.person) else {

@@ -509,3 +509,102 @@ pub mod indicator_hits {
     }
     no_relations!();
 }
+
+pub mod referrals {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "referrals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub concerns: Json,
+        #[sea_orm(column_type = "Text")]
+        pub what_was_seen: String,
+        pub consent_status: String,
+        pub urgency: String,
+        pub referrer_subject: String,
+        pub referrer_organisation: String,
+        pub referrer_role: String,
+        pub submitted_at: ChronoDateTimeUtc,
+        pub due_at: ChronoDateTimeUtc,
+        pub status: String,
+        pub decision: Option<String>,
+        pub rag: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub reason: Option<String>,
+        pub decided_at: Option<ChronoDateTimeUtc>,
+        pub decided_by: Option<String>,
+        pub re_referral: bool,
+    }
+    no_relations!();
+}
+
+pub mod assessments {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assessments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub person_id: Uuid,
+        pub family_id: Option<Uuid>,
+        pub referral_id: Option<Uuid>,
+        pub status: String,
+        #[sea_orm(column_type = "Text")]
+        pub needs: String,
+        pub started_at: ChronoDateTimeUtc,
+        pub started_by: String,
+        pub updated_at: ChronoDateTimeUtc,
+        pub outcome: Option<String>,
+        pub closed_at: Option<ChronoDateTimeUtc>,
+        pub closed_by: Option<String>,
+        pub lead_subject: Option<String>,
+        pub lead_organisation: Option<String>,
+        pub lead_since: Option<ChronoDateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod assessment_actions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assessment_actions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub assessment_id: Uuid,
+        #[sea_orm(column_type = "Text")]
+        pub action: String,
+        pub owner: String,
+        pub review_on: Option<Date>,
+        pub done_at: Option<ChronoDateTimeUtc>,
+        pub created_at: ChronoDateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod practice_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "practice_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub record_kind: String,
+        pub record_id: Uuid,
+        pub person_id: Uuid,
+        pub at: ChronoDateTimeUtc,
+        pub actor_subject: String,
+        pub actor_role: String,
+        pub event: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub detail: Json,
+    }
+    no_relations!();
+}

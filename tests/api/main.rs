@@ -20,6 +20,7 @@ mod graphql_http;
 mod linkage;
 mod loaders;
 mod operations;
+mod practice;
 mod protocols;
 mod purpose;
 mod reads;
