@@ -9,6 +9,7 @@ pub mod connector_cmd;
 pub mod demo;
 pub mod feeds;
 pub mod hub;
+mod indicators_cmd;
 mod link_cmd;
 mod operations_cmd;
 pub mod protocol_cmd;
@@ -87,6 +88,11 @@ pub enum Command {
     Protocol {
         #[command(subcommand)]
         command: protocol_cmd::ProtocolCommand,
+    },
+    /// Indicators of need: `check` the sets, or `refresh` every person's.
+    Indicators {
+        #[command(subcommand)]
+        command: indicators_cmd::IndicatorsCommand,
     },
     /// Link the records of CSV files probabilistically: deduplicate one, or link two.
     Link(link_cmd::LinkArgs),
@@ -181,6 +187,10 @@ impl Cli {
                 } else {
                     link_cmd::run(args)
                 }
+            }
+            Command::Indicators { command } => {
+                quiet("warn");
+                indicators_cmd::run(command).await
             }
             Command::Operations { command } => {
                 quiet("warn");

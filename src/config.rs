@@ -445,6 +445,10 @@ pub struct PracticeConfig {
     /// The roles that work the front door's queue and decide referrals (each read still
     /// needs a protocol that shares `social_care.contact_referral` with them).
     pub front_door_roles: Vec<String>,
+    /// `serve` re-evaluates every person's indicators when it starts and then every this
+    /// many hours (windows move on as days pass); 0 leaves it to `kinship indicators
+    /// refresh`.
+    pub indicator_refresh_hours: u32,
 }
 
 impl Default for PracticeConfig {
@@ -456,6 +460,7 @@ impl Default for PracticeConfig {
             ),
             referral_decision_hours: 24,
             front_door_roles: vec!["mash_officer".into()],
+            indicator_refresh_hours: 24,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::server::auth::TokenSigner;
 use crate::store::{Store, StoreOptions, load};
 
 /// `PRAGMA application_id` of a demo database ("KINS"): the demo replaces only files it made.
-const DEMO_APPLICATION_ID: i64 = 0x4B49_4E53;
+pub(crate) const DEMO_APPLICATION_ID: i64 = 0x4B49_4E53;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

@@ -48,6 +48,21 @@ pub async fn load_rules(config: &Config) -> Result<ProtocolRules, CliError> {
     Ok(ProtocolRules::new(protocols))
 }
 
+/// Re-evaluates every person's indicators now and then every `every`, with the sets in force.
+async fn refresh_indicators(store: Store, gate: Gate, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let sets = gate.indicator_sets();
+        match crate::store::indicators::refresh_all(store.conn(), &sets, chrono::Utc::now(), |_| {})
+            .await
+        {
+            Ok((persons, hits)) => tracing::info!(persons, hits, "indicators refreshed"),
+            Err(e) => tracing::error!(error = %e, "indicator refresh failed"),
+        }
+    }
+}
+
 /// Loads the indicator sets: the built-in one and the files in the protocol folder's
 /// `indicators/`.
 pub async fn load_indicators(
@@ -223,6 +238,13 @@ pub async fn serve(
     crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
     let store = open_store(&config).await?;
     let hub = start(&config, store).await?;
+    if config.practice.indicator_refresh_hours > 0 {
+        tokio::spawn(refresh_indicators(
+            hub.store.clone(),
+            hub.gate.clone(),
+            Duration::from_secs(u64::from(config.practice.indicator_refresh_hours) * 3600),
+        ));
+    }
     // Connectors with a schedule sync in the background for as long as the server runs.
     let scheduled = config
         .connectors

@@ -416,6 +416,16 @@ impl IndicatorSets {
         all.into_iter().map(str::to_owned).collect()
     }
 
+    /// The fact kinds whose payload some indicator's conditions read.
+    pub fn payload_kinds(&self) -> BTreeSet<&str> {
+        self.sets
+            .values()
+            .flat_map(|s| s.indicators.iter())
+            .filter(|i| !i.when.is_empty())
+            .flat_map(|i| i.kinds.iter().map(String::as_str))
+            .collect()
+    }
+
     /// Every hit of every set for one person.
     pub fn evaluate(
         &self,

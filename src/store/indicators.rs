@@ -23,24 +23,20 @@ use crate::practice::indicators::{Hit, IndicatorSets, Observed};
 /// a chunk's facts stay a few megabytes.
 pub const CHUNK: usize = 2_000;
 
-/// The facts of these persons that any set reads.
+/// The facts of these persons that any set reads. A payload is parsed only for the kinds
+/// some indicator's conditions read (`Null` otherwise): parsing is most of the cost.
 pub async fn observed(
     conn: &impl ConnectionTrait,
     persons: &[PersonId],
-    kinds: &[String],
+    sets: &IndicatorSets,
 ) -> Result<Vec<Observed>, StoreError> {
+    let kinds = sets.kinds();
     if persons.is_empty() || kinds.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(
-        Uuid,
-        Uuid,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        serde_json::Value,
-    )> = facts::Entity::find()
+    let read_payload = sets.payload_kinds();
+    type Row = (Uuid, Uuid, String, String, String, DateTime<Utc>, String);
+    let rows: Vec<Row> = facts::Entity::find()
         .select_only()
         .columns([
             facts::Column::Id,
@@ -49,10 +45,13 @@ pub async fn observed(
             facts::Column::Category,
             facts::Column::OrganisationId,
             facts::Column::OccurredAt,
-            facts::Column::Payload,
         ])
+        .column_as(
+            Expr::col(facts::Column::Payload).cast_as(sea_orm::sea_query::Alias::new("text")),
+            "payload",
+        )
         .filter(facts::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
-        .filter(facts::Column::Kind.is_in(kinds.iter().cloned()))
+        .filter(facts::Column::Kind.is_in(kinds))
         .into_tuple()
         .all(conn)
         .await?;
@@ -62,6 +61,11 @@ pub async fn observed(
                 let corrupt = |column| StoreError::Corrupt {
                     table: "facts",
                     column,
+                };
+                let payload = if read_payload.contains(kind.as_str()) {
+                    serde_json::from_str(&payload).map_err(|_| corrupt("payload"))?
+                } else {
+                    serde_json::Value::Null
                 };
                 Ok(Observed {
                     id: FactId(id),
@@ -105,7 +109,7 @@ pub async fn evaluate(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Hit>, Vec<Observed>), StoreError> {
     let flags = child_flags(conn, ids).await?;
-    let facts = observed(conn, ids, &sets.kinds()).await?;
+    let facts = observed(conn, ids, sets).await?;
     let hits = {
         let grouped = crate::practice::indicators::by_person(&facts);
         flags
@@ -165,36 +169,55 @@ async fn replace(
 }
 
 /// Re-evaluates every person, a chunk per transaction, and returns (persons, hits stored).
-/// `progress` hears the persons done after each chunk.
+/// The next chunk's facts are read while this chunk's hits are written (SQLite's WAL lets a
+/// reader run beside the writer). `progress` hears the persons done after each chunk.
 pub async fn refresh_all(
     db: &sea_orm::DatabaseConnection,
     sets: &IndicatorSets,
     now: DateTime<Utc>,
     mut progress: impl FnMut(u64),
 ) -> Result<(u64, u64), StoreError> {
-    let mut after: Option<Uuid> = None;
     let (mut persons_done, mut stored) = (0, 0);
-    loop {
-        let mut q = persons::Entity::find()
-            .select_only()
-            .column(persons::Column::Id)
-            .order_by_asc(persons::Column::Id)
-            .limit(CHUNK as u64);
-        if let Some(a) = after {
-            q = q.filter(persons::Column::Id.gt(a));
-        }
-        let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
-        let Some(last) = ids.last().copied() else {
-            return Ok((persons_done, stored));
+    let mut next = read_chunk(db, sets, None, now).await?;
+    while let Some((ids, hits)) = next {
+        let after = ids.last().map(|p| p.0);
+        let write = async {
+            let txn = super::begin_write(db).await?;
+            let n = replace(&txn, &ids, &hits, now).await?;
+            txn.commit().await?;
+            Ok::<_, StoreError>(n)
         };
-        after = Some(last);
-        let ids: Vec<PersonId> = ids.into_iter().map(PersonId).collect();
-        let txn = super::begin_write(db).await?;
-        stored += refresh(&txn, sets, &ids, now).await?;
-        txn.commit().await?;
+        let (written, read) = tokio::join!(write, read_chunk(db, sets, after, now));
+        stored += written?;
+        next = read?;
         persons_done += ids.len() as u64;
         progress(persons_done);
     }
+    Ok((persons_done, stored))
+}
+
+/// The next chunk of persons after `after`, evaluated; `None` when none is left.
+async fn read_chunk(
+    db: &sea_orm::DatabaseConnection,
+    sets: &IndicatorSets,
+    after: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Option<(Vec<PersonId>, Vec<Hit>)>, StoreError> {
+    let mut q = persons::Entity::find()
+        .select_only()
+        .column(persons::Column::Id)
+        .order_by_asc(persons::Column::Id)
+        .limit(CHUNK as u64);
+    if let Some(a) = after {
+        q = q.filter(persons::Column::Id.gt(a));
+    }
+    let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<PersonId> = ids.into_iter().map(PersonId).collect();
+    let (hits, _) = evaluate(db, sets, &ids, now).await?;
+    Ok(Some((ids, hits)))
 }
 
 /// A stored hit, as a family listing reads it.
