@@ -51,6 +51,7 @@ pub struct Mutation(
     operations::OperationsMutation,
     matches::MatchMutation,
     practice::PracticeMutation,
+    practice::TeamMutation,
 );
 pub use limits::Limits;
 

@@ -449,6 +449,11 @@ pub struct PracticeConfig {
     /// many hours (windows move on as days pass); 0 leaves it to `kinship indicators
     /// refresh`.
     pub indicator_refresh_hours: u32,
+    /// Whom a practitioner is told to ask about an involvement with a sensitive service they
+    /// may not see; by default the front door of `local_authority`.
+    pub further_involvement_contact: Option<String>,
+    /// Who may record and lift shield orders.
+    pub shield_roles: Vec<String>,
 }
 
 impl Default for PracticeConfig {
@@ -461,6 +466,8 @@ impl Default for PracticeConfig {
             referral_decision_hours: 24,
             front_door_roles: vec!["mash_officer".into()],
             indicator_refresh_hours: 24,
+            further_involvement_contact: None,
+            shield_roles: vec!["social_worker".into(), "mash_officer".into()],
         }
     }
 }
@@ -617,6 +624,13 @@ impl Config {
             if role.parse::<crate::model::Role>().is_err() {
                 problems.push(format!(
                     "practice.front_door_roles: `{role}` is not a role in the catalogue"
+                ));
+            }
+        }
+        for role in &self.practice.shield_roles {
+            if role.parse::<crate::model::Role>().is_err() {
+                problems.push(format!(
+                    "practice.shield_roles: `{role}` is not a role in the catalogue"
                 ));
             }
         }

@@ -25,6 +25,7 @@ pub mod practice;
 pub mod protocol;
 pub mod review;
 pub mod rules;
+pub mod team;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -282,6 +283,14 @@ pub struct Identity {
     pub identifiers: Vec<Identifier>,
 }
 
+/// Involvements as released, with how many sensitive ones were withheld: those are only
+/// counted, so that the record says a further involvement exists and whom to ask.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InvolvementsRead {
+    pub items: Vec<Involvement>,
+    pub further: u64,
+}
+
 /// A page of facts as released, with how many matching facts were withheld.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct FactsRead {
@@ -408,6 +417,17 @@ impl RequestGate {
             } else {
                 (graph::persons(conn, &missing).await?, Default::default())
             };
+            // Shield orders only for the shielded: no statement for a request that meets none.
+            let shielded: Vec<PersonId> = persons
+                .iter()
+                .filter(|p| p.shielded)
+                .map(|p| p.id)
+                .collect();
+            let shield_orders: HashMap<PersonId, Vec<crate::model::Role>> =
+                crate::store::practice::shield_roles(conn, &shielded)
+                    .await?
+                    .into_iter()
+                    .collect();
             for id in &missing {
                 let person = persons.iter().find(|x| x.id == *id);
                 let fams: BTreeSet<FamilyId> = memberships
@@ -433,6 +453,7 @@ impl RequestGate {
                             .filter(|c| c.person_id == *id)
                             .cloned()
                             .collect(),
+                        shield_roles: shield_orders.get(id).cloned(),
                     }),
                 );
             }
@@ -656,11 +677,13 @@ impl RequestGate {
         .await
     }
 
-    /// Involvements with a person or their families (`person.involvements`).
+    /// Involvements with a person or their families (`person.involvements`). One with a
+    /// sensitive service is governed as that service's category; where that is refused it is
+    /// counted in `further`, never shown and never named in a refusal.
     pub async fn involvements(
         &self,
         ids: &[PersonId],
-    ) -> Result<HashMap<PersonId, Gated<Vec<Involvement>>>, GateError> {
+    ) -> Result<HashMap<PersonId, Gated<InvolvementsRead>>, GateError> {
         self.require_purpose()?;
         let conn = self.inner.store.conn();
         let memberships = graph::memberships(conn, ids).await?;
@@ -677,18 +700,48 @@ impl RequestGate {
                 }
             }
         }
+        let (sensitive, plain): (Vec<_>, Vec<_>) = per_person
+            .into_iter()
+            .partition(|(_, i)| i.category.is_some());
         let released = self
             .release_lists(
                 ids,
-                per_person,
+                plain,
                 |(p, _)| *p,
                 |(_, i)| (DataCategory::PersonInvolvements, &i.organisation),
             )
             .await?;
-        Ok(released
+        let mut out: HashMap<PersonId, Gated<InvolvementsRead>> = released
             .into_iter()
-            .map(|(p, r)| (p, r.map(|v| v.into_iter().map(|(_, i)| i).collect())))
-            .collect())
+            .map(|(p, r)| {
+                let items = r.map(|v| v.into_iter().map(|(_, i)| i).collect());
+                (p, items.map(|items| InvolvementsRead { items, further: 0 }))
+            })
+            .collect();
+        let contexts = self.contexts(ids).await?;
+        for (p, inv) in sensitive {
+            let Some(ctx) = contexts.get(&p) else {
+                continue;
+            };
+            let category = inv.governed_as();
+            let d = self.decide(ctx, p, category, &inv.organisation);
+            let key = (p, category, inv.organisation.clone());
+            let read = out
+                .entry(p)
+                .or_insert_with(|| Ok(InvolvementsRead::default()));
+            match read {
+                Ok(read) if d.permits() => {
+                    self.record(key, &d, 1, 0);
+                    read.items.push(inv);
+                }
+                Ok(read) => {
+                    self.record(key, &d, 0, 1);
+                    read.further += 1;
+                }
+                Err(_) => self.record(key, &d, 0, 1),
+            }
+        }
+        Ok(out)
     }
 
     async fn release_lists<T>(

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 
-use crate::gate::{FactQuery, FactsRead, GateError, Gated, Identity, MembersRead, RequestGate};
+use crate::gate::{
+    FactQuery, FactsRead, GateError, Gated, Identity, InvolvementsRead, MembersRead, RequestGate,
+};
 use crate::model::{
-    Address, Family, FamilyId, FamilyMember, Involvement, Organisation, OrganisationId, PersonId,
-    Relationship,
+    Address, Family, FamilyId, FamilyMember, Organisation, OrganisationId, PersonId, Relationship,
 };
 
 /// Gate errors are shared by every key of a failed batch.
@@ -49,7 +50,7 @@ gate_loader!(
 gate_loader!(
     InvolvementLoader,
     PersonId,
-    Gated<Vec<Involvement>>,
+    Gated<InvolvementsRead>,
     involvements
 );
 gate_loader!(FamilyLoader, FamilyId, Family, families);

@@ -225,8 +225,16 @@ impl Relationship {
     }
 }
 
+/// Involvements the caller may not see, counted.
+#[derive(SimpleObject)]
+pub struct FurtherInvolvements {
+    pub count: u64,
+    /// Whom to ask about them.
+    pub ask: String,
+}
+
 /// A professional's involvement with the person or their family.
-pub struct Involvement(model::Involvement);
+pub struct Involvement(pub(super) model::Involvement);
 
 #[Object]
 impl Involvement {
@@ -250,6 +258,16 @@ impl Involvement {
     /// The service, e.g. `children's social care`.
     async fn service(&self) -> Option<&str> {
         self.0.service.as_deref()
+    }
+
+    /// How to reach the practitioner or team.
+    async fn contact(&self) -> Option<&str> {
+        self.0.contact.as_deref()
+    }
+
+    /// For a sensitive service, the category it is governed as.
+    async fn category(&self) -> Option<&str> {
+        self.0.category.map(|c| c.as_str())
     }
 
     /// Set when the involvement is with the person's family rather than the person.
@@ -533,8 +551,20 @@ impl Person {
 
     /// Who works with the person or their family, now and before (`person.involvements`).
     async fn involvements(&self, ctx: &Context<'_>) -> Result<Option<Vec<Involvement>>> {
-        let rows = released(ctx, loaders(ctx)?.involvements.load_one(self.0).await)?;
-        Ok(rows.map(|rows| rows.into_iter().map(Involvement).collect()))
+        let read = released(ctx, loaders(ctx)?.involvements.load_one(self.0).await)?;
+        Ok(read.map(|r| r.items.into_iter().map(Involvement).collect()))
+    }
+
+    /// Involvements with sensitive services (CAMHS, sexual health, substance misuse) the
+    /// caller's protocols do not share: how many, and whom to ask. Never the service. Null
+    /// when there are none.
+    async fn further_involvements(&self, ctx: &Context<'_>) -> Result<Option<FurtherInvolvements>> {
+        let read = released(ctx, loaders(ctx)?.involvements.load_one(self.0).await)?;
+        let ask = gate(ctx)?.further_involvement_contact();
+        Ok(read.filter(|r| r.further > 0).map(|r| FurtherInvolvements {
+            count: r.further,
+            ask,
+        }))
     }
 
     /// The indicators of need of `set` that hold for the person now, evaluated from their

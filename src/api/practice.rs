@@ -509,3 +509,145 @@ pub async fn person_assessments(
         Some(Ok(list)) => Ok(Some(list.into_iter().map(Assessment).collect())),
     }
 }
+
+/// A service whose involvements take their own category.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SensitiveService {
+    /// CAMHS and other mental health services (`health.mental_health`).
+    MentalHealth,
+    /// `health.sexual_health`.
+    SexualHealth,
+    /// Drug and alcohol services (`health.substance_misuse`).
+    SubstanceMisuse,
+}
+
+impl From<SensitiveService> for crate::gate::team::SensitiveService {
+    fn from(s: SensitiveService) -> Self {
+        match s {
+            SensitiveService::MentalHealth => Self::MentalHealth,
+            SensitiveService::SexualHealth => Self::SexualHealth,
+            SensitiveService::SubstanceMisuse => Self::SubstanceMisuse,
+        }
+    }
+}
+
+/// An involvement to record.
+#[derive(InputObject)]
+pub struct InvolvementInput {
+    /// The child (or adult); give this or `family`.
+    pub person: Option<ID>,
+    pub family: Option<ID>,
+    pub kind: super::person::InvolvementKind,
+    /// The practitioner (token subject); null for the whole organisation.
+    pub held_by: Option<String>,
+    /// `<kind>:<code>`; the caller's own organisation when null.
+    pub organisation: Option<String>,
+    pub service: String,
+    /// Set for CAMHS, sexual health or substance misuse: the involvement is then governed as
+    /// that service's category.
+    pub sensitive: Option<SensitiveService>,
+    /// How to reach the practitioner or team (a work phone or inbox).
+    pub contact: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// Why a record is shielded.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ShieldReason {
+    Adoption,
+    Refuge,
+    WitnessProtection,
+}
+
+#[derive(Default)]
+pub struct TeamMutation;
+
+#[Object]
+impl TeamMutation {
+    /// Records a practitioner's or service's involvement with a child or family, from inside
+    /// the team: the caller must be allowed to read the child's involvements already.
+    async fn record_involvement(
+        &self,
+        ctx: &Context<'_>,
+        input: InvolvementInput,
+    ) -> Result<Option<super::person::Involvement>> {
+        let gate = gate(ctx)?;
+        let organisation = match input.organisation {
+            Some(o) => o
+                .parse()
+                .map_err(|_| bad_input("`organisation` is not `<kind>:<code>`"))?,
+            None => gate.principal().organisation.clone(),
+        };
+        let new = crate::gate::team::NewInvolvement {
+            person: input.person.as_ref().map(person_id).transpose()?,
+            family: input
+                .family
+                .as_ref()
+                .map(|f| parse_id::<uuid::Uuid>(f, "family").map(FamilyId))
+                .transpose()?,
+            kind: input.kind.into(),
+            holder: input.held_by,
+            organisation,
+            service: input.service,
+            sensitive: input.sensitive.map(Into::into),
+            contact: input.contact,
+            started_at: input.started_at,
+        };
+        let r = gate.record_involvement(new).await;
+        answer(ctx, r, super::person::Involvement)
+    }
+
+    /// Ends an involvement now (same rule as recording one).
+    async fn end_involvement(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<super::person::Involvement>> {
+        let id = parse_id::<uuid::Uuid>(&id, "involvement")?;
+        let r = gate(ctx)?
+            .end_involvement(crate::model::InvolvementId(id))
+            .await;
+        answer(ctx, r, super::person::Involvement)
+    }
+
+    /// Shields a record (adoption, a refuge address, a witness protection order): only the
+    /// roles named see anything of the person from now on, their addresses never leave the
+    /// hub, and every read of them is flagged for the board. For `[practice] shield_roles`
+    /// with need-to-know of the person. True when recorded; null for an unknown person.
+    async fn shield_record(
+        &self,
+        ctx: &Context<'_>,
+        person: ID,
+        reason: ShieldReason,
+        roles: Vec<String>,
+    ) -> Result<Option<bool>> {
+        let person = person_id(&person)?;
+        let roles = roles
+            .iter()
+            .map(|r| {
+                r.parse::<crate::model::Role>()
+                    .map_err(|_| bad_input(format!("`{r}` is not a role")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let reason = match reason {
+            ShieldReason::Adoption => crate::gate::team::ShieldReason::Adoption,
+            ShieldReason::Refuge => crate::gate::team::ShieldReason::Refuge,
+            ShieldReason::WitnessProtection => crate::gate::team::ShieldReason::WitnessProtection,
+        };
+        let r = gate(ctx)?.shield_record(person, reason, roles).await;
+        answer(ctx, r, |()| true)
+    }
+
+    /// Lifts a shield order. False when the person had none.
+    async fn lift_shield(&self, ctx: &Context<'_>, person: ID) -> Result<bool> {
+        let person = person_id(&person)?;
+        match gate(ctx)?
+            .lift_shield(person)
+            .await
+            .map_err(|e| gate_failed(ctx, &e))?
+        {
+            Ok(lifted) => Ok(lifted),
+            Err(d) => Err(denied(&d)),
+        }
+    }
+}

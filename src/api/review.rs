@@ -23,6 +23,8 @@ pub struct AccessLogFilter {
     /// A reason code: `permitted`, `break_glass`, `consent_required`, ...
     pub decision: Option<String>,
     pub break_glass: Option<bool>,
+    /// Entries with a read flagged for the board: break-glass, or a shielded person.
+    pub flagged: Option<bool>,
     /// A protocol id, e.g. `P-MASH`.
     pub protocol: Option<String>,
     /// The id of a registered operation.
@@ -246,6 +248,7 @@ impl ReviewQuery {
                 organisation: filter.agency,
                 purpose: filter.purpose,
                 break_glass: filter.break_glass,
+                flagged: filter.flagged,
                 subject: filter
                     .subject
                     .as_ref()

@@ -125,6 +125,9 @@ pub struct Decision {
     /// Released although consent was refused, because the clause does not need consent where
     /// a child may be at risk: the refusal is recorded with the read.
     pub consent_refused: bool,
+    /// The subject is shielded: every read of them, permitted or not, is flagged for the
+    /// board.
+    pub shielded_subject: bool,
 }
 
 impl Decision {
@@ -139,6 +142,7 @@ impl Decision {
             break_glass_available: false,
             basis: None,
             consent_refused: false,
+            shielded_subject: false,
         }
     }
 
@@ -165,6 +169,12 @@ impl Decision {
         }
         if self.consent_refused {
             o.push("record_consent_refusal");
+        }
+        if self.shielded_subject {
+            if !o.contains(&"flag_for_board") {
+                o.push("flag_for_board");
+            }
+            o.push("shielded_record");
         }
         o
     }

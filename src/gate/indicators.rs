@@ -53,6 +53,10 @@ pub struct FamiliesPage {
     pub has_next: bool,
 }
 
+/// A hit waiting for its evidence: the person, the hit, the evidence the caller may see, how
+/// many were withheld, and why when none may be seen.
+type Pending = (PersonId, Hit, Vec<FactId>, u64, Option<Denial>);
+
 /// The most candidate families one page examines, so a caller who may see little cannot make
 /// one request scan the whole area.
 const SCAN_LIMIT: u64 = 2_000;
@@ -95,7 +99,7 @@ impl RequestGate {
         // Which evidence facts each permitted hit may show, decided per (category, owner).
         let mut out = HashMap::new();
         let mut wanted: BTreeSet<FactId> = BTreeSet::new();
-        let mut pending: Vec<(PersonId, Hit, Vec<FactId>, u64, Option<Denial>)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         for id in ids {
             let Some(ctx) = contexts.get(id).filter(|c| c.person.is_some()) else {
                 continue;

@@ -94,6 +94,14 @@ impl RequestGate {
         self.inner.gate.practice()
     }
 
+    /// Whom to ask about an involvement one may not see.
+    pub fn further_involvement_contact(&self) -> String {
+        let p = self.practice();
+        p.further_involvement_contact
+            .clone()
+            .unwrap_or_else(|| format!("the front door of {}", p.local_authority))
+    }
+
     /// The role a practice record names for the caller: the first they hold.
     fn acting_role(&self) -> String {
         self.principal()
@@ -139,7 +147,7 @@ impl RequestGate {
     }
 
     /// The decision on one practice record's category about `person`, recorded.
-    async fn decide_practice(
+    pub(super) async fn decide_practice(
         &self,
         person: PersonId,
         category: DataCategory,
@@ -230,6 +238,8 @@ impl RequestGate {
             ended_at: None,
             service: Some("front door".into()),
             source: format!("referral:{}", referral.id),
+            category: None,
+            contact: None,
         };
         let txn = begin_write(conn).await?;
         rows::insert_referral(&txn, &referral).await?;
@@ -428,6 +438,8 @@ impl RequestGate {
             ended_at: None,
             service: Some("early help".into()),
             source: "hub".into(),
+            category: None,
+            contact: None,
         }
     }
 

@@ -28,6 +28,9 @@ pub struct SubjectContext {
     pub involvements: Vec<InvolvementKind>,
     /// Consent records about the person, any state.
     pub consents: Vec<Consent>,
+    /// A shield order's roles: only these see anything of the person. `None` when no order
+    /// names any (a shield a source flagged still withholds contact and relationships).
+    pub shield_roles: Option<Vec<crate::model::Role>>,
 }
 
 /// One question to the rule set.
@@ -292,9 +295,32 @@ fn consent_failure(
 
 impl RuleSet for ProtocolRules {
     fn decide(&self, q: &Question<'_>) -> Decision {
+        Decision {
+            shielded_subject: q.subject.shielded,
+            ..self.decide_unflagged(q)
+        }
+    }
+
+    fn fingerprint(&self) -> &str {
+        self.fingerprint_str()
+    }
+
+    fn protocols(&self) -> &[Protocol] {
+        self.protocols_list()
+    }
+}
+
+impl ProtocolRules {
+    fn decide_unflagged(&self, q: &Question<'_>) -> Decision {
         let Some(purpose) = q.purpose else {
             return Decision::deny(Reason::PurposeMissing);
         };
+        // A shield order comes before every protocol: only the roles it names see anything.
+        if let Some(roles) = &q.subject.shield_roles
+            && !roles.iter().any(|r| q.principal.has_role(*r))
+        {
+            return Decision::deny(Reason::Shielded);
+        }
         let today: NaiveDate = q.now.date_naive();
         let flow = (q.owner.kind(), q.principal.agency_kind());
         let Some(candidates) = self.by_flow.get(&flow) else {
@@ -340,6 +366,7 @@ impl RuleSet for ProtocolRules {
                 break_glass_available: false,
                 basis: Some(self.bases[pi][ci].clone()),
                 consent_refused: false,
+                shielded_subject: false,
             };
             match self.evaluate(clause, q, purpose) {
                 None => {
@@ -371,11 +398,11 @@ impl RuleSet for ProtocolRules {
             .unwrap_or_else(|| Decision::deny(Reason::NoActiveProtocol))
     }
 
-    fn fingerprint(&self) -> &str {
+    fn fingerprint_str(&self) -> &str {
         &self.fingerprint
     }
 
-    fn protocols(&self) -> &[Protocol] {
+    fn protocols_list(&self) -> &[Protocol] {
         &self.protocols
     }
 }

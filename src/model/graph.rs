@@ -287,6 +287,11 @@ pub struct Involvement {
     pub service: Option<String>,
     /// Where it came from: a source record or `hub`.
     pub source: String,
+    /// For a sensitive service (CAMHS, sexual health, substance misuse): the category the
+    /// involvement is governed as. `None` is `person.involvements`.
+    pub category: Option<DataCategory>,
+    /// How to reach the practitioner or team: a work phone or inbox, never the child's data.
+    pub contact: Option<String>,
 }
 redacted_debug!(Involvement, id);
 
@@ -294,6 +299,11 @@ impl Involvement {
     /// Whether it is in force at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.started_at <= now && self.ended_at.is_none_or(|end| end > now)
+    }
+
+    /// The category a read of it is governed as.
+    pub fn governed_as(&self) -> DataCategory {
+        self.category.unwrap_or(DataCategory::PersonInvolvements)
     }
 }
 

@@ -3829,6 +3829,9 @@ impl<'s> Generator<'s> {
             ended_at: stay.to,
             service: (!service.is_empty()).then(|| service.to_owned()),
             source: source.map_or_else(|| "hub".to_owned(), |r| r.to_string()),
+            category: None,
+            // The organisation's duty line, in Ofcom's range for drama (01632 960000-960999).
+            contact: Some(format!("01632 960{:03}", who.1 % 1000)),
         });
     }
 

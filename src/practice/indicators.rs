@@ -185,7 +185,7 @@ pub struct Hit {
 
 impl Indicator {
     fn matches(&self, f: &Observed, from: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-        self.kinds.iter().any(|k| *k == f.kind)
+        self.kinds.contains(&f.kind)
             && f.occurred_at <= now
             && from.is_none_or(|from| f.occurred_at > from)
             && self.when.iter().all(|c| c.holds(&f.payload))

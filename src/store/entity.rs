@@ -224,6 +224,9 @@ pub mod involvements {
         pub ended_at: Option<ChronoDateTimeUtc>,
         pub service: Option<String>,
         pub source: String,
+        pub category: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub contact: Option<String>,
     }
     no_relations!();
 }
@@ -605,6 +608,24 @@ pub mod practice_events {
         pub event: String,
         #[sea_orm(column_type = "JsonBinary")]
         pub detail: Json,
+    }
+    no_relations!();
+}
+
+pub mod shields {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shields")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+        pub reason: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub roles: Json,
+        pub recorded_by: String,
+        pub recorded_at: ChronoDateTimeUtc,
+        pub was_shielded: bool,
     }
     no_relations!();
 }

@@ -243,7 +243,7 @@ pub async fn families(
         .collect())
 }
 
-fn involvement_from_row(r: involvements::Model) -> Result<Involvement, StoreError> {
+pub(super) fn involvement_from_row(r: involvements::Model) -> Result<Involvement, StoreError> {
     Ok(Involvement {
         id: r.id.into(),
         kind: r.kind.parse().map_err(|_| StoreError::Corrupt {
@@ -258,6 +258,15 @@ fn involvement_from_row(r: involvements::Model) -> Result<Involvement, StoreErro
         ended_at: r.ended_at,
         service: r.service,
         source: r.source,
+        category: r
+            .category
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|_| StoreError::Corrupt {
+                table: "involvements",
+                column: "category",
+            })?,
+        contact: r.contact,
     })
 }
 

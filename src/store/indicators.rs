@@ -179,8 +179,7 @@ pub async fn refresh_all(
 ) -> Result<(u64, u64), StoreError> {
     let (mut persons_done, mut stored) = (0, 0);
     let mut next = read_chunk(db, sets, None, now).await?;
-    while let Some((ids, hits)) = next {
-        let after = ids.last().map(|p| p.0);
+    while let Some((ids, hits, after)) = next {
         let write = async {
             let txn = super::begin_write(db).await?;
             let n = replace(&txn, &ids, &hits, now).await?;
@@ -196,28 +195,60 @@ pub async fn refresh_all(
     Ok((persons_done, stored))
 }
 
+/// Where a whole-population pass has got to.
+#[derive(Clone, Copy, Debug)]
+enum Cursor {
+    /// SQLite: the persons' rowid, the order they were written in. Their facts were mostly
+    /// written in the same order, so a chunk's facts sit on neighbouring pages rather than
+    /// all over the file: the pass reads the file about once instead of at random.
+    Row(i64),
+    /// Elsewhere: the person id.
+    Id(Uuid),
+}
+
 /// The next chunk of persons after `after`, evaluated; `None` when none is left.
 async fn read_chunk(
     db: &sea_orm::DatabaseConnection,
     sets: &IndicatorSets,
-    after: Option<Uuid>,
+    after: Option<Cursor>,
     now: DateTime<Utc>,
-) -> Result<Option<(Vec<PersonId>, Vec<Hit>)>, StoreError> {
-    let mut q = persons::Entity::find()
-        .select_only()
-        .column(persons::Column::Id)
-        .order_by_asc(persons::Column::Id)
-        .limit(CHUNK as u64);
-    if let Some(a) = after {
-        q = q.filter(persons::Column::Id.gt(a));
-    }
-    let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
+) -> Result<Option<(Vec<PersonId>, Vec<Hit>, Option<Cursor>)>, StoreError> {
+    let (ids, next): (Vec<PersonId>, Option<Cursor>) =
+        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            let from = match after {
+                Some(Cursor::Row(r)) => r,
+                _ => i64::MIN,
+            };
+            let rows: Vec<(Uuid, i64)> = persons::Entity::find()
+                .select_only()
+                .column(persons::Column::Id)
+                .column_as(Expr::cust("rowid"), "rowid")
+                .filter(Expr::cust("rowid").gt(from))
+                .order_by_asc(Expr::cust("rowid"))
+                .limit(CHUNK as u64)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let next = rows.last().map(|(_, r)| Cursor::Row(*r));
+            (rows.into_iter().map(|(id, _)| PersonId(id)).collect(), next)
+        } else {
+            let mut q = persons::Entity::find()
+                .select_only()
+                .column(persons::Column::Id)
+                .order_by_asc(persons::Column::Id)
+                .limit(CHUNK as u64);
+            if let Some(Cursor::Id(a)) = after {
+                q = q.filter(persons::Column::Id.gt(a));
+            }
+            let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
+            let next = ids.last().map(|id| Cursor::Id(*id));
+            (ids.into_iter().map(PersonId).collect(), next)
+        };
     if ids.is_empty() {
         return Ok(None);
     }
-    let ids: Vec<PersonId> = ids.into_iter().map(PersonId).collect();
     let (hits, _) = evaluate(db, sets, &ids, now).await?;
-    Ok(Some((ids, hits)))
+    Ok(Some((ids, hits, next)))
 }
 
 /// A stored hit, as a family listing reads it.

@@ -247,6 +247,8 @@ pub async fn involvements(
                 ended_at: Set(i.ended_at),
                 service: Set(i.service.clone()),
                 source: Set(i.source.clone()),
+                category: Set(i.category.map(|c| c.as_str().to_owned())),
+                contact: Set(i.contact.clone()),
             })
             .collect(),
     )

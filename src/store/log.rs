@@ -420,6 +420,8 @@ pub struct LogFilter {
     pub organisation: Option<String>,
     pub purpose: Option<String>,
     pub break_glass: Option<bool>,
+    /// Entries with a read flagged for the board (break-glass, a shielded person).
+    pub flagged: Option<bool>,
     pub subject: Option<PersonId>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -453,6 +455,13 @@ pub async fn search(
     }
     if let Some(b) = filter.break_glass {
         q = q.filter(access_log::Column::BreakGlass.eq(b));
+    }
+    if let Some(flagged) = filter.flagged {
+        use sea_orm::sea_query::ExprTrait;
+        let reads = sea_orm::sea_query::Expr::col(access_log::Column::Reads)
+            .cast_as(sea_orm::sea_query::Alias::new("text"))
+            .like("%\"flag_for_board\"%");
+        q = q.filter(if flagged { reads } else { reads.not() });
     }
     if let Some(op) = &filter.registered_operation {
         q = q.filter(access_log::Column::RegisteredOperation.eq(op.clone()));

@@ -503,3 +503,124 @@ pub async fn end_enquiry(
         .await?;
     Ok(())
 }
+
+// --- shield orders ---------------------------------------------------------------------------------
+
+/// The roles each shielded person's shield order names; persons without an order are left
+/// out (a shield a source flagged withholds contact details and relationships only).
+pub async fn shield_roles(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<Vec<(PersonId, Vec<crate::model::Role>)>, StoreError> {
+    use super::entity::shields;
+    if persons.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = shields::Entity::find()
+        .filter(shields::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let roles = r
+                .roles
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    v.as_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| corrupt("shields", "roles"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((PersonId(r.person_id), roles))
+        })
+        .collect()
+}
+
+/// Records a shield order (replacing any earlier one) and marks the person shielded.
+pub async fn shield(
+    conn: &impl ConnectionTrait,
+    person: PersonId,
+    reason: &str,
+    roles: &[crate::model::Role],
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use super::entity::{persons, shields};
+    let earlier = shields::Entity::find_by_id(person.0).one(conn).await?;
+    let was_shielded = match earlier {
+        Some(order) => order.was_shielded,
+        None => persons::Entity::find_by_id(person.0)
+            .one(conn)
+            .await?
+            .is_some_and(|p| p.shielded),
+    };
+    shields::Entity::delete_by_id(person.0).exec(conn).await?;
+    shields::Entity::insert(shields::ActiveModel {
+        person_id: Set(person.0),
+        reason: Set(reason.to_owned()),
+        roles: Set(serde_json::json!(
+            roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()
+        )),
+        recorded_by: Set(by.to_owned()),
+        recorded_at: Set(at),
+        was_shielded: Set(was_shielded),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    persons::Entity::update_many()
+        .col_expr(persons::Column::Shielded, true.into())
+        .filter(persons::Column::Id.eq(person.0))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Lifts a shield order; the person stays shielded only if a source had flagged them before
+/// it. False when there was no order.
+pub async fn lift_shield(
+    conn: &impl ConnectionTrait,
+    person: PersonId,
+) -> Result<bool, StoreError> {
+    use super::entity::{persons, shields};
+    let Some(order) = shields::Entity::find_by_id(person.0).one(conn).await? else {
+        return Ok(false);
+    };
+    shields::Entity::delete_by_id(person.0).exec(conn).await?;
+    persons::Entity::update_many()
+        .col_expr(persons::Column::Shielded, order.was_shielded.into())
+        .filter(persons::Column::Id.eq(person.0))
+        .exec(conn)
+        .await?;
+    Ok(true)
+}
+
+/// An involvement by id.
+pub async fn involvement(
+    conn: &impl ConnectionTrait,
+    id: crate::model::InvolvementId,
+) -> Result<Option<crate::model::Involvement>, StoreError> {
+    use super::entity::involvements as inv;
+    inv::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .map(super::graph::involvement_from_row)
+        .transpose()
+}
+
+/// Ends an open involvement at `at`.
+pub async fn end_involvement(
+    conn: &impl ConnectionTrait,
+    id: crate::model::InvolvementId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use super::entity::involvements as inv;
+    inv::Entity::update_many()
+        .col_expr(inv::Column::EndedAt, Some(at).into())
+        .filter(inv::Column::Id.eq(id.0))
+        .filter(inv::Column::EndedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}

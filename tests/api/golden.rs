@@ -207,6 +207,8 @@ pub fn world() -> World {
         ended_at: ended.then(|| now - Duration::days(30)),
         service: None,
         source: "hub".into(),
+        category: None,
+        contact: None,
     };
     pop.involvements = vec![
         inv(

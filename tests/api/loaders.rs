@@ -44,6 +44,8 @@ async fn fifty_children_and_their_families_take_a_bounded_number_of_statements()
                     ended_at: None,
                     service: None,
                     source: "test".into(),
+                    category: None,
+                    contact: None,
                 })
                 .collect(),
             ..Population::default()

@@ -146,6 +146,8 @@ async fn team_around_the_family(app: &TestApp, family: FamilyId, child: PersonId
             ended_at: None,
             service: Some("early help".into()),
             source: "hub".into(),
+            category: None,
+            contact: None,
         }],
     )
     .await
@@ -704,6 +706,154 @@ async fn early_help_needs_consent_and_keeps_one_lead_professional_at_a_time() {
         assert_eq!(
             events,
             vec!["started", "lead_assigned", "action_added", "lead_assigned", "updated", "closed"]
+        );
+    })
+    .await;
+}
+
+const TEAM: &str = "query($id: ID!) { person(id: $id) { involvements { service contact category } furtherInvolvements { count ask } } }";
+
+#[tokio::test]
+async fn a_sensitive_involvement_shows_only_where_a_protocol_permits_it() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 40).await;
+        let (sw, child) = crate::reads::involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        let vars = json!({ "id": child.to_string() });
+        let reply = app
+            .query(
+                &sw,
+                Some("safeguarding"),
+                "mutation($id: ID!) { recordInvolvement(input: { person: $id, kind: TREATING_CLINICIAN, organisation: \"mental_health_trust:RV5\", service: \"CAMHS\", sensitive: MENTAL_HEALTH, contact: \"CAMHS duty desk, 01632 960555\" }) { id service category } }",
+                vars.clone(),
+            )
+            .await;
+        assert!(reply.body["errors"].is_null(), "{:?}", reply.body);
+        assert_eq!(reply.body["data"]["recordInvolvement"]["category"], "health.mental_health");
+
+        // P-MASH shares heightened categories only with explicit consent: the social worker
+        // learns that a further involvement exists and whom to ask, never the service.
+        let reply = app.query(&sw, Some("safeguarding"), TEAM, vars.clone()).await;
+        assert!(reply.body["errors"].is_null(), "{:?}", reply.body);
+        let person = &reply.body["data"]["person"];
+        assert_eq!(person["furtherInvolvements"]["count"], 1);
+        assert!(person["furtherInvolvements"]["ask"].as_str().unwrap().contains("front door"));
+        let text = reply.body.to_string();
+        assert!(!text.contains("CAMHS") && !text.contains("mental"), "{text}");
+        assert!(!person["involvements"].as_array().unwrap().is_empty(), "the rest of the team shows");
+
+        // With the young person's explicit consent to share their mental health, it shows.
+        load::consents(
+            app.store.conn(),
+            &[Consent {
+                id: uuid::Uuid::new_v4(),
+                person_id: child,
+                state: ConsentState::Given,
+                given_by: "child".into(),
+                purposes: vec![Purpose::Safeguarding],
+                categories: vec![DataCategory::HealthMentalHealth],
+                organisations: vec![],
+                recorded_by: sw.subject.clone(),
+                recorded_at: Utc::now() - TimeDelta::minutes(1),
+                expires_at: None,
+            }],
+        )
+        .await
+        .unwrap();
+        let reply = app.query(&sw, Some("safeguarding"), TEAM, vars.clone()).await;
+        let person = &reply.body["data"]["person"];
+        assert!(person["furtherInvolvements"].is_null(), "{:?}", reply.body);
+        let camhs = person["involvements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["service"] == "CAMHS")
+            .expect("the CAMHS involvement with consent");
+        assert_eq!(camhs["contact"], "CAMHS duty desk, 01632 960555");
+
+        // Nobody records themselves into a child's team: the caller must be in it already.
+        let stranger = principal("hv-99", "community_trust:RY1", Role::HealthVisitor);
+        let reply = app
+            .query(
+                &stranger,
+                Some("direct_care"),
+                "mutation($id: ID!) { recordInvolvement(input: { person: $id, kind: HEALTH_VISITOR_CASELOAD, service: \"health visiting\" }) { id } }",
+                vars,
+            )
+            .await;
+        assert_eq!(reply.codes(), vec!["ISP_DENIED"]);
+    })
+    .await;
+}
+
+const NAMES: &str =
+    "query($id: ID!) { person(id: $id) { names { given } addresses { postcode } } }";
+
+#[tokio::test]
+async fn a_shield_order_lets_only_named_roles_see_the_child_and_flags_every_read() {
+    on_each_backend(|db| async move {
+        let app = spawn_app(db, 40).await;
+        let (sw, child) = crate::reads::involved(
+            &app.population,
+            InvolvementKind::AllocatedSocialWorker,
+            None,
+        );
+        let vars = json!({ "id": child.to_string() });
+        let shield = "mutation($id: ID!) { shieldRecord(person: $id, reason: REFUGE, roles: [\"social_worker\"]) }";
+        let dsl = principal("dsl-3", "school:999100", Role::Dsl);
+        let reply = app.query(&dsl, Some("safeguarding"), shield, vars.clone()).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"], "a school does not shield records");
+        let reply = app.query(&sw, Some("safeguarding"), shield, vars.clone()).await;
+        assert!(reply.body["errors"].is_null(), "{:?}", reply.body);
+        assert_eq!(reply.body["data"]["shieldRecord"], true);
+
+        // A MASH officer is not named: nothing of the child, for the shield's reason.
+        let mash = principal("mash-1", LA, Role::MashOfficer);
+        let reply = app.query(&mash, Some("safeguarding"), NAMES, vars.clone()).await;
+        assert!(reply.body["data"]["person"]["names"].is_null());
+        assert_eq!(reply.error_at("names").unwrap()["extensions"]["reason"], "shielded");
+
+        // The social worker is named: identity resolves, the refuge address never leaves.
+        let reply = app.query(&sw, Some("safeguarding"), NAMES, vars.clone()).await;
+        assert!(!reply.body["data"]["person"]["names"].as_array().unwrap().is_empty());
+        assert!(reply.body["data"]["person"]["addresses"].is_null());
+        assert_eq!(reply.error_at("addresses").unwrap()["extensions"]["reason"], "shielded");
+
+        // Every read of the shielded child, permitted or not, is flagged for the board.
+        let board = principal("board-1", LA, Role::BoardMember);
+        let reply = app
+            .query(
+                &board,
+                Some("audit"),
+                "query($id: ID!) { accessLog(filter: { flagged: true, subject: $id }) { entries { principal reads { obligations } } } }",
+                vars.clone(),
+            )
+            .await;
+        assert!(reply.body["errors"].is_null(), "{:?}", reply.body);
+        let entries = reply.body["data"]["accessLog"]["entries"].as_array().unwrap();
+        let who: Vec<&str> = entries.iter().map(|e| e["principal"].as_str().unwrap()).collect();
+        assert!(who.contains(&"mash-1") && who.contains(&sw.subject.as_str()), "{who:?}");
+        assert!(
+            entries.iter().all(|e| e["reads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["obligations"].as_array().unwrap().contains(&json!("flag_for_board")))),
+            "{entries:?}"
+        );
+
+        // Lifted, the MASH is back to the ordinary rule: no enquiry, no need-to-know.
+        let reply = app
+            .query(&sw, Some("safeguarding"), "mutation($id: ID!) { liftShield(person: $id) }", vars.clone())
+            .await;
+        assert_eq!(reply.body["data"]["liftShield"], true, "{:?}", reply.body);
+        let reply = app.query(&mash, Some("safeguarding"), NAMES, vars).await;
+        assert_eq!(
+            reply.error_at("names").unwrap()["extensions"]["reason"],
+            "no_legitimate_relationship"
         );
     })
     .await;

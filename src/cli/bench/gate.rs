@@ -177,6 +177,7 @@ pub fn mix(pop: &Population, n: usize, seed: u64) -> Mix {
                         .map(|k| k.iter().copied().collect())
                         .unwrap_or_default(),
                     consents: consents.get(&subject).cloned().unwrap_or_default(),
+                    shield_roles: None,
                 })
             })
             .clone();
