@@ -19,6 +19,7 @@ pub mod error;
 pub mod explain;
 pub mod lint;
 pub mod matches;
+pub mod notices;
 pub mod operations;
 pub mod protocol;
 pub mod review;
@@ -55,6 +56,8 @@ pub struct Gate {
     operations: Arc<operations::Registry>,
     /// The roles that may review, confirm, reject and split links.
     review_roles: Arc<Vec<crate::model::Role>>,
+    /// Wakes notification subscriptions when this hub raises notifications.
+    notices: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Who is asking and why, for one request.
@@ -79,6 +82,7 @@ impl Gate {
             protocols_dir: None,
             enforce: true,
             review_roles: Arc::new(vec![crate::model::Role::DataSteward]),
+            notices: notices::channel(),
         }
     }
 
@@ -97,6 +101,12 @@ impl Gate {
             enforce: false,
             ..Self::new(store, Arc::new(ProtocolRules::new(Vec::new())))
         }
+    }
+
+    /// The store, for the notification worker's outbox (which holds ids, never content:
+    /// content is read through [`RequestGate::notice`]).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The registered operations.

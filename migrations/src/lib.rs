@@ -17,6 +17,7 @@ mod m20261124_000008_name_dob_block;
 mod m20261124_000009_registered_operations;
 mod m20261125_000010_match_review;
 mod m20261125_000011_derived_families;
+mod m20261126_000020_notifications;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_registered_operations::Migration),
             Box::new(m20261125_000010_match_review::Migration),
             Box::new(m20261125_000011_derived_families::Migration),
+            Box::new(m20261126_000020_notifications::Migration),
         ]
     }
 }
