@@ -586,3 +586,18 @@ pub async fn event_count(conn: &impl ConnectionTrait) -> Result<u64, StoreError>
     use sea_orm::PaginatorTrait;
     Ok(events::Entity::find().count(conn).await?)
 }
+
+/// Every notification about one person, oldest first (for the board and tests).
+pub async fn notices_about(
+    conn: &impl ConnectionTrait,
+    person: PersonId,
+) -> Result<Vec<Notice>, StoreError> {
+    notices::Entity::find()
+        .filter(notices::Column::PersonId.eq(person.0))
+        .order_by_asc(notices::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(notice_from_row)
+        .collect()
+}
