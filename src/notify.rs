@@ -355,6 +355,7 @@ impl Worker {
         let res = self
             .client
             .post(&partner.url)
+            .timeout(Duration::from_secs(self.config.timeout_seconds))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(signature::DELIVERY_HEADER, delivery.to_string())
             .header(signature::EVENT_HEADER, kind.as_str())
