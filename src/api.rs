@@ -16,19 +16,21 @@ mod indicators;
 mod limits;
 mod loaders;
 mod matches;
+mod notifications;
 mod operations;
 mod person;
 mod practice;
 mod query;
 mod review;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::config::GraphqlConfig;
 use crate::gate::RequestGate;
 
 pub use admin::ConfiguredConnectors;
 pub use errors::RequestFlags;
+pub use notifications::Subscriber;
 
 /// The query root: reads of the graph, and operations views.
 #[derive(MergedObject, Default)]
@@ -55,19 +57,27 @@ pub struct Mutation(
 );
 pub use limits::Limits;
 
+/// The subscription root: notifications, over WebSocket only.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(notifications::NotificationSubscription);
+
 /// The schema type.
-pub type KinshipSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type KinshipSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the configured limits and the configured connectors.
 pub fn schema(config: &GraphqlConfig, connectors: ConfiguredConnectors) -> KinshipSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(connectors)
-        .limit_depth(config.max_depth)
-        .limit_complexity(config.max_complexity)
-        .extension(Limits {
-            max_aliases: config.max_aliases,
-        })
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(connectors)
+    .limit_depth(config.max_depth)
+    .limit_complexity(config.max_complexity)
+    .extension(Limits {
+        max_aliases: config.max_aliases,
+    })
+    .finish()
 }
 
 /// The schema's SDL: what `kinship schema` prints and `schema/kinship.graphql` must equal.

@@ -63,6 +63,140 @@ pub struct Config {
     pub practice: PracticeConfig,
     /// The feeds this hub pulls from, one table per connector instance.
     pub connectors: Vec<ConnectorConfig>,
+    /// Notifications (Operation Encompass): the delivery worker and partner webhooks.
+    pub notifications: NotificationsConfig,
+}
+
+/// `[notifications]`: how the hub pushes notifications to schools' safeguarding leads.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// The delivery worker looks at the outbox this often, in ms; subscriptions poll for
+    /// notifications another hub replica raised as often.
+    pub poll_ms: u64,
+    /// When the school day starts, `HH:MM` in UTC: a notification is due before the next
+    /// weekday's start. 07:30 UTC is 08:30 in British Summer Time and 07:30 in winter.
+    pub school_day_start: String,
+    /// An incident that happened more than this many hours before it arrived is not notified
+    /// (a first sync of years of history must not flood schools).
+    pub max_age_hours: u64,
+    /// The first retry of a webhook waits about this long (doubling, with jitter), in ms.
+    pub retry_base_ms: u64,
+    /// The longest wait between webhook attempts, in ms. Attempts go on until acknowledged.
+    pub retry_max_ms: u64,
+    /// Each webhook attempt is cut off after this many seconds.
+    pub timeout_seconds: u64,
+    /// Partner applications that receive signed webhooks, one table each.
+    pub partners: Vec<PartnerConfig>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 1_000,
+            school_day_start: "07:30".into(),
+            max_age_hours: 72,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            timeout_seconds: 10,
+            partners: Vec::new(),
+        }
+    }
+}
+
+impl NotificationsConfig {
+    /// The start of the school day as hours and minutes (UTC).
+    pub fn day_start(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.school_day_start.trim(), "%H:%M").ok()
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.poll_ms < 10 {
+            problems.push("notifications.poll_ms: must be at least 10".into());
+        }
+        if self.day_start().is_none() {
+            problems.push("notifications.school_day_start: expected `HH:MM`".into());
+        }
+        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
+            problems.push(
+                "notifications: retry_base_ms must be at least 1 and at most retry_max_ms".into(),
+            );
+        }
+        if self.timeout_seconds == 0 {
+            problems.push("notifications.timeout_seconds: must be at least 1".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let at = format!("notifications.partners[{i}]");
+            let id_ok = !p.id.is_empty()
+                && p.id
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+            if !id_ok {
+                problems.push(format!(
+                    "{at}.id: `{}` must be lowercase letters, digits and hyphens",
+                    p.id
+                ));
+            }
+            if !ids.insert(p.id.as_str()) {
+                problems.push(format!("{at}.id: `{}` is used twice", p.id));
+            }
+            if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
+                problems.push(format!("{at}.url: expected an http:// or https:// URL"));
+            }
+            if p.organisations.is_empty() {
+                problems.push(format!(
+                    "{at}.organisations: list at least one organisation"
+                ));
+            }
+            for o in &p.organisations {
+                if o.parse::<crate::model::OrganisationId>().is_err() {
+                    problems.push(format!(
+                        "{at}.organisations: `{o}` is not an organisation id `<kind>:<code>`"
+                    ));
+                }
+            }
+            if p.roles.is_empty() {
+                problems.push(format!("{at}.roles: list at least one role"));
+            }
+            for r in &p.roles {
+                if r.parse::<crate::model::Role>().is_err() {
+                    problems.push(format!("{at}.roles: `{r}` is not a role in the catalogue"));
+                }
+            }
+            if p.secret.expose_secret().len() < 32 {
+                problems.push(format!("{at}.secret: must be at least 32 bytes"));
+            }
+        }
+    }
+}
+
+/// `[[notifications.partners]]`: a partner application (a school's safeguarding system, say)
+/// that receives notifications for the organisations it serves as signed webhooks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// A unique id (lowercase, digits, hyphens); deliveries are keyed by it, so changing it
+    /// sends everything not yet acknowledged again under the new id.
+    pub id: String,
+    /// Where notifications are POSTed.
+    pub url: String,
+    /// The organisations it serves, `<kind>:<code>` (e.g. `school:100001`).
+    pub organisations: Vec<String>,
+    /// The roles it acts as for them; a notification goes only where one of these is the
+    /// role the notification is for (`dsl` for Operation Encompass).
+    #[serde(default = "dsl_role")]
+    pub roles: Vec<String>,
+    /// The shared secret the body is signed with (HMAC-SHA256), at least 32 bytes.
+    #[serde(serialize_with = "secret::serialize")]
+    pub secret: SecretString,
+    /// Whether it receives anything.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn dsl_role() -> Vec<String> {
+    vec!["dsl".into()]
 }
 
 /// `[sync]`: how the sync engine runs connectors.
@@ -574,6 +708,7 @@ impl Config {
         self.database.validate(&mut problems);
         self.auth.validate(&mut problems);
         self.audit.validate(&mut problems);
+        self.notifications.validate(&mut problems);
         if self.server.max_body_bytes < 1024 {
             problems.push("server.max_body_bytes: must be at least 1024".into());
         }

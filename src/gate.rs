@@ -20,6 +20,7 @@ pub mod explain;
 pub mod indicators;
 pub mod lint;
 pub mod matches;
+pub mod notices;
 pub mod operations;
 pub mod practice;
 pub mod protocol;
@@ -72,6 +73,8 @@ pub struct Gate {
     /// The hub's own practice records: who holds them (the local authority running the
     /// partnership's front door), the decision window, the front door's roles.
     practice: Arc<crate::config::PracticeConfig>,
+    /// Wakes notification subscriptions when this hub raises notifications.
+    notices: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Who is asking and why, for one request.
@@ -98,6 +101,7 @@ impl Gate {
             review_roles: Arc::new(vec![crate::model::Role::DataSteward]),
             indicator_sets: Arc::new(RwLock::new(Arc::new(IndicatorSets::built_in()))),
             practice: Arc::new(crate::config::PracticeConfig::default()),
+            notices: notices::channel(),
         }
     }
 
@@ -147,6 +151,12 @@ impl Gate {
             enforce: false,
             ..Self::new(store, Arc::new(ProtocolRules::new(Vec::new())))
         }
+    }
+
+    /// The store, for the notification worker's outbox (which holds ids, never content:
+    /// content is read through [`RequestGate::notice`]).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The registered operations.

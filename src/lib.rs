@@ -9,6 +9,7 @@ pub mod error;
 pub mod gate;
 pub mod linkage;
 pub mod model;
+pub mod notify;
 pub mod population;
 pub mod practice;
 pub mod server;

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod graph;
 pub mod identifier;
 pub mod ids;
+pub mod notification;
 pub mod principal;
 
 pub use catalogue::{
@@ -21,4 +22,5 @@ pub use graph::{
 };
 pub use identifier::{IdentifierError, IdentifierSystem, NhsNumber, PncId, Upn};
 pub use ids::{FactId, FamilyId, InvolvementId, PersonId, SourceRecordId};
+pub use notification::NotificationKind;
 pub use principal::Principal;

@@ -9,6 +9,7 @@
 pub mod auth;
 mod graphql;
 mod health;
+mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct App {
     pub(crate) require_registered: bool,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) statements: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
+    /// How often notification subscriptions look for notifications other replicas raised.
+    pub(crate) notice_poll: Duration,
 }
 
 impl App {
@@ -84,6 +87,7 @@ impl App {
             require_registered: config.graphql.require_registered,
             metrics: Arc::new(Metrics::default()),
             statements,
+            notice_poll: Duration::from_millis(config.notifications.poll_ms),
         })
     }
 }
@@ -95,7 +99,7 @@ pub fn router(app: App, config: &Config) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(graphql::get_handler).post(graphql::post_handler),
+            get(graphql::get_or_upgrade).post(graphql::post_handler),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

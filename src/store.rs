@@ -14,6 +14,7 @@ pub mod indicators;
 pub mod load;
 pub mod log;
 pub mod matches;
+pub mod notifications;
 pub mod operations;
 pub mod practice;
 pub mod sync;
@@ -135,6 +136,17 @@ impl Store {
         let mut options = (*self.options).clone();
         options.max_connections = connections;
         Self::connect_counted(&options, Arc::clone(&self.stats)).await
+    }
+
+    /// The same database through a pool of its own of `connections`, counted apart: for a
+    /// background worker whose polling must not show in the server's statement counts.
+    pub async fn separate(&self, connections: u32) -> Result<Self, StoreError> {
+        if self.options.url.contains(":memory:") || self.options.url.contains("mode=memory") {
+            return Ok(self.clone());
+        }
+        let mut options = (*self.options).clone();
+        options.max_connections = connections;
+        Self::connect_counted(&options, Arc::new(StoreStats::default())).await
     }
 
     async fn connect_counted(

@@ -71,6 +71,22 @@ impl Extension for Limits {
                 return Err(e);
             }
         };
+        // A WebSocket connection serves subscriptions only: queries and mutations go over HTTP,
+        // where each request's reads are logged when it ends.
+        if ctx.data_opt::<super::Subscriber>().is_some()
+            && doc.operations.iter().any(|(_, op)| {
+                op.node.ty != async_graphql::parser::types::OperationType::Subscription
+            })
+        {
+            let mut e = ServerError::new(
+                "only subscriptions are served over WebSocket: send queries and mutations over HTTP",
+                Some(Pos::default()),
+            );
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", ErrorCode::BadRequest.as_str());
+            e.extensions = Some(ext);
+            return Err(e);
+        }
         let aliases: usize = doc
             .operations
             .iter()

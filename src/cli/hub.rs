@@ -19,6 +19,8 @@ pub struct Hub {
     pub gate: Gate,
     pub router: axum::Router,
     pub listener: TcpListener,
+    /// The notification worker; it stops when this is dropped.
+    pub notifier: crate::notify::Running,
 }
 
 impl Hub {
@@ -107,6 +109,14 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
             Duration::from_secs(config.audit.verify_seconds),
         ));
     }
+    // The worker polls the outbox through a pool of its own, so its idle reads neither wait
+    // behind requests nor show in the server's statement counts.
+    let notifier = crate::notify::Worker::new(
+        store.separate(2).await?,
+        gate.clone(),
+        &config.notifications,
+    )
+    .spawn();
     let counters = store.clone();
     let app = App::new(
         config,
@@ -123,6 +133,7 @@ pub async fn start(config: &Config, store: Store) -> Result<Hub, CliError> {
         gate,
         router,
         listener,
+        notifier,
     })
 }
 

@@ -204,6 +204,20 @@ pub async fn post_handler(
     .await
 }
 
+/// `GET /graphql`: a WebSocket for subscriptions, or a query in the URL, or GraphiQL.
+pub async fn get_or_upgrade(
+    State(app): State<App>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> Response {
+    if super::subscriptions::is_upgrade(request.headers()) {
+        return super::subscriptions::upgrade(app, addr, request).await;
+    }
+    let query = request.uri().query().map(str::to_owned);
+    let headers = request.headers().clone();
+    get_handler(State(app), ConnectInfo(addr), headers, RawQuery(query)).await
+}
+
 /// `GET /graphql`: a query in the URL, or GraphiQL for a browser.
 pub async fn get_handler(
     State(app): State<App>,

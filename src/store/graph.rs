@@ -508,6 +508,15 @@ fn fact_from_row(r: facts::Model) -> Result<Fact, StoreError> {
     })
 }
 
+/// One fact by id, if it is still held (a retracted record's facts are gone).
+pub async fn fact(conn: &impl ConnectionTrait, id: FactId) -> Result<Option<Fact>, StoreError> {
+    facts::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .map(fact_from_row)
+        .transpose()
+}
+
 /// What a search asks for. Every given criterion must hold.
 #[derive(Clone, Debug, Default)]
 pub struct SearchCriteria {

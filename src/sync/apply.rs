@@ -663,6 +663,9 @@ pub async fn batch(
     load::identifiers(&txn, &derived.identifiers).await?;
     load::addresses(&txn, &derived.addresses).await?;
     load::facts(&txn, &derived.facts).await?;
+    // Facts that call for a notification (Operation Encompass) are queued in this same
+    // transaction: the outbox holds exactly the facts that committed.
+    crate::store::notifications::enqueue(&txn, &derived.facts, now).await?;
     load::relationships(&txn, &links).await?;
     // Families and households of the persons whose relationships or addresses this batch
     // added or changed, rebuilt once at the end of the run.

@@ -39,13 +39,25 @@ pub struct TestApp {
     pub signer: TokenSigner,
     pub store: Store,
     pub population: Population,
+    /// The configuration the hub runs with, for a second hub over the same database.
+    pub config: Config,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The hub's notification worker.
+    notifier: Option<kinship::notify::Running>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// Stops the hub (server and notification worker) and keeps its database: a crash.
+    pub fn stop(&mut self) {
+        self.server.abort();
+        self.notifier = None;
     }
 }
 
@@ -121,8 +133,10 @@ pub async fn spawn_configured(
         signer: TokenSigner::from_config(&config.auth).expect("demo config signs"),
         store,
         population,
+        config,
         _dir: dir,
         server,
+        notifier: Some(started.notifier),
     }
 }
 

@@ -19,6 +19,7 @@ mod golden;
 mod graphql_http;
 mod linkage;
 mod loaders;
+mod notifications;
 mod operations;
 mod practice;
 mod protocols;
