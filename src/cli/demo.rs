@@ -13,6 +13,8 @@ use crate::population::{self, Population, PopulationSpec};
 use crate::server::auth::TokenSigner;
 use crate::store::{Store, StoreOptions, load};
 
+mod story;
+
 /// `PRAGMA application_id` of a demo database ("KINS"): the demo replaces only files it made.
 pub(crate) const DEMO_APPLICATION_ID: i64 = 0x4B49_4E53;
 
@@ -420,6 +422,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         }
         println!();
     }
+    story::print(&pop, &graph, &signer, addr)?;
     println!(
         "Press Ctrl-C to stop. Every read is in the access log; check its chain with `DATABASE_URL={} kinship audit verify`.",
         args.db.display()
@@ -442,12 +445,23 @@ mod tests {
             &crate::config::GraphqlConfig::default(),
             crate::api::ConfiguredConnectors::default(),
         );
-        let queries = SHOWCASES.iter().map(|s| s.query).chain([BOARD_QUERY]);
+        let queries = SHOWCASES
+            .iter()
+            .map(|s| s.query)
+            .chain([BOARD_QUERY])
+            .chain(super::story::STEPS.iter().map(|s| s.query));
         for q in queries {
-            // The printed form is escaped for a shell's JSON string.
-            let q = q
+            // The printed form is escaped for a shell's JSON string; the story's shell
+            // variables stand for ids.
+            let mut q = q
                 .replace("\\\"", "\"")
                 .replace("ID", "01a206c2-5a0e-70fb-b259-eb07173f8a3c");
+            for var in ["$CHILD", "$REFERRAL", "$ASSESSMENT"] {
+                q = q.replace(var, "01a206c2-5a0e-70fb-b259-eb07173f8a3c");
+            }
+            q = q
+                .replace("$COLLEAGUE_ORG", "local_authority:999")
+                .replace("$COLLEAGUE", "eh-0002");
             let res = schema.execute(q.as_str()).await;
             assert!(!res.errors.is_empty(), "no gate, so resolvers fail: {q}");
             for e in &res.errors {

@@ -359,6 +359,25 @@ impl RequestGate {
         }
         rows::event(&txn, "referral", id, referral.person, &t).await?;
         rows::end_enquiry(&txn, id, self.inner.now).await?;
+        if decision == ReferralDecision::EarlyHelp {
+            // Stepped down to early help: the authority's early help service joins the team
+            // around the child, so that it may seek the family's consent and assess.
+            let allocation = Involvement {
+                id: InvolvementId(Uuid::new_v4()),
+                kind: InvolvementKind::TafMember,
+                principal: None,
+                organisation: self.inner.gate.practice_owner(),
+                person_id: Some(referral.person),
+                family_id: None,
+                started_at: self.inner.now,
+                ended_at: None,
+                service: Some("early help".into()),
+                source: format!("referral:{id}:early_help"),
+                category: None,
+                contact: None,
+            };
+            load::involvements(&txn, &[allocation]).await?;
+        }
         txn.commit().await.map_err(crate::store::StoreError::from)?;
         self.act_on_subject("decide_referral", id, referral.person);
         let referral = Referral {

@@ -547,6 +547,21 @@ async fn a_referral_reaches_the_front_door_goes_overdue_and_is_decided() {
             .collect();
         assert_eq!(events, vec![("submitted", "dsl-7"), ("decided", "mash-1")]);
         assert_eq!(d["transitions"][1]["detail"]["late"], true);
+        // Stepped down to early help: the authority's early help service joins the team.
+        let team = kinship::store::graph::involvements(app.store.conn(), &[child], &[])
+            .await
+            .unwrap();
+        assert!(team.iter().any(|i| i.kind == InvolvementKind::TafMember
+            && i.principal.is_none()
+            && i.organisation.as_str() == LA
+            && i.ended_at.is_none()));
+        assert!(
+            team.iter()
+                .filter(|i| i.kind == InvolvementKind::MashEnquiry && i.organisation.as_str() == LA)
+                .all(|i| i.ended_at.is_some()),
+            "the MASH enquiry ended with the decision"
+        );
+
         // The decision closed the MASH enquiry the referral opened: the MASH's need-to-know
         // ended with it, so the referral cannot be decided again.
         let reply = app
