@@ -181,7 +181,7 @@ impl Worker {
         for event in &events {
             let now = Utc::now();
             let addressed: Vec<Addressed> = if now - event.occurred_at > max_age {
-                tracing::info!(fact = %event.fact_id, "incident too old to notify");
+                tracing::debug!(fact = %event.fact_id, "incident too old to notify");
                 Vec::new()
             } else {
                 rows::recipients(conn, event.person_id, event.kind.involvement(), now)

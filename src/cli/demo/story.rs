@@ -44,8 +44,22 @@ fn cast<'a>(pop: &'a Population, graph: &HashMap<PersonId, PersonId>) -> Option<
         .map(|p| &p.principal)
         .filter(|p| p.has_role(Role::EarlyHelpPractitioner))
         .collect();
+    // The DSL of the school the child is on roll at now.
+    let school = pop
+        .involvements
+        .iter()
+        .filter(|i| {
+            i.kind == crate::model::InvolvementKind::DslCurrentSchool && i.ended_at.is_none()
+        })
+        .find(|i| i.person_id == Some(eldest.id) || i.family_id == Some(family.id))
+        .map(|i| &i.organisation)?;
+    let dsl = pop
+        .practitioners
+        .iter()
+        .map(|p| &p.principal)
+        .find(|p| p.has_role(Role::Dsl) && p.organisation == *school)?;
     Some(Cast {
-        dsl: first(Role::Dsl, None)?,
+        dsl,
         mash: first(Role::MashOfficer, Some("local_authority"))?,
         early_help: helpers.first()?,
         colleague: helpers.get(1).or(helpers.first())?,
