@@ -19,6 +19,7 @@ mod m20261125_000010_match_review;
 mod m20261125_000011_derived_families;
 mod m20261126_000012_indicator_hits;
 mod m20261126_000013_front_door;
+mod m20261126_000030_kpis;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000011_derived_families::Migration),
             Box::new(m20261126_000012_indicator_hits::Migration),
             Box::new(m20261126_000013_front_door::Migration),
+            Box::new(m20261126_000030_kpis::Migration),
         ]
     }
 }
