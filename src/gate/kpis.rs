@@ -184,7 +184,7 @@ impl RequestGate {
             })?),
         };
         let window = Window { from, to };
-        let owner = self.practice_owner();
+        let owner = self.inner.gate.practice_owner();
         let permits = self.statistics_permits(owner.kind(), area.is_some());
 
         let mut withheld = Vec::new();

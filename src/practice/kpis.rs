@@ -20,13 +20,14 @@
 //! 1. **Primary:** a count from 1 to 4 ([`THRESHOLD`] − 1) is suppressed. Zero is published:
 //!    it identifies nobody, and a zero is never picked as a complement below, so a reader
 //!    learns nothing from which cells are hidden.
-//! 2. **Secondary:** in every group that holds a suppressed cell, the suppressed cells must be
-//!    at least two, add up to at least [`THRESHOLD`], and add up to more than their number
-//!    (hidden cells are never zero, so five hidden cells adding up to five are all ones);
-//!    until they do, the smallest non-zero
-//!    visible cell of the group is suppressed too (the first such cell on a tie). If no such
-//!    cell is left, the group's total is suppressed instead, and the group whose member that
-//!    total is takes it from there.
+//! 2. **Secondary:** in every group whose total is published and which holds a suppressed
+//!    cell, the suppressed cells must be at least two, add up to at least [`THRESHOLD`], and
+//!    add up to more than their number (hidden cells are never zero, so five hidden cells
+//!    adding up to five are all ones). A group whose total is itself suppressed (as another
+//!    group's complement) needs at least one suppressed member, or its visible members would
+//!    add up to it. Until a group is safe, its smallest non-zero visible cell is suppressed
+//!    too (the first such cell on a tie); if no such cell is left, its total is suppressed
+//!    instead, and the group whose member that total is takes it from there.
 //! 3. Step 2 is repeated over every group until nothing changes, so a complement chosen for a
 //!    row is itself protected in its column (and the other way round).
 //!
@@ -62,36 +63,40 @@ pub fn suppress(values: &[u64], groups: &[Group]) -> Vec<bool> {
     loop {
         let mut changed = false;
         for g in groups {
-            loop {
-                let (count, sum) = g
-                    .members
-                    .iter()
-                    .filter(|&&i| hidden[i])
-                    .fold((0usize, 0u64), |(n, s), &i| (n + 1, s + values[i]));
-                if count == 0 || (count >= 2 && sum >= THRESHOLD && sum > count as u64) {
-                    break;
-                }
+            while !safe(values, &hidden, g) {
                 let complement = g
                     .members
                     .iter()
                     .copied()
                     .filter(|&i| !hidden[i] && values[i] > 0)
                     .min_by_key(|&i| values[i]);
-                if let Some(i) = complement {
-                    hidden[i] = true;
-                    changed = true;
-                    continue;
+                match complement {
+                    Some(i) => hidden[i] = true,
+                    None if !hidden[g.total] => hidden[g.total] = true,
+                    // Nothing left to hide: every member is hidden or zero.
+                    None => break,
                 }
-                if !hidden[g.total] {
-                    hidden[g.total] = true;
-                    changed = true;
-                }
-                break;
+                changed = true;
             }
         }
         if !changed {
             return hidden;
         }
+    }
+}
+
+/// Whether no hidden cell of `g` can be worked out from `g` alone.
+fn safe(values: &[u64], hidden: &[bool], g: &Group) -> bool {
+    let (count, sum) = g
+        .members
+        .iter()
+        .filter(|&&i| hidden[i])
+        .fold((0u64, 0u64), |(n, s), &i| (n + 1, s + values[i]));
+    if hidden[g.total] {
+        // A hidden total is the sum of its members: it needs a hidden member beside it.
+        count >= 1
+    } else {
+        count == 0 || (count >= 2 && sum >= THRESHOLD && sum > count)
     }
 }
 
@@ -356,7 +361,6 @@ pub fn value(measure: &Measure, cells: &[Cell], total: Cell) -> Option<f64> {
             .map(|&c| cells.get(c).and_then(|c| c.shown()))
             .sum()
     };
-    #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     match measure {
         Measure::Count => total.shown().map(|n| n as f64),
         Measure::Per10k { population } => {
@@ -531,7 +535,6 @@ pub fn attendance_percent(summaries: &[serde_json::Value]) -> Option<f64> {
         .iter()
         .filter_map(|s| number(&s["AttendancePercent"]))
         .collect();
-    #[allow(clippy::cast_precision_loss, reason = "a handful of summaries")]
     (!percents.is_empty()).then(|| percents.iter().sum::<f64>() / percents.len() as f64)
 }
 
@@ -543,10 +546,14 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
-    /// Whether a reader can recover some suppressed cell of `g` exactly from its total.
+    /// Whether a reader can recover some suppressed cell of `g` exactly from `g` alone.
     fn recoverable(values: &[u64], hidden: &[bool], g: &Group) -> bool {
         let h: Vec<usize> = g.members.iter().copied().filter(|&i| hidden[i]).collect();
-        if h.is_empty() || hidden[g.total] {
+        if hidden[g.total] {
+            // The total is the sum of the members: with every member shown, so is it.
+            return h.is_empty();
+        }
+        if h.is_empty() {
             return false;
         }
         let sum: u64 = h.iter().map(|&i| values[i]).sum();
@@ -625,10 +632,9 @@ mod tests {
             additive: true,
         };
         let t = &publish(months, &[(counts, Measure::Count)], false)[0];
-        // January's 2 is small; its complement in the row is the 30 (the only other cell),
-        // and down the column the 2 needs February's 10 hidden as well, which then needs
-        // February's 25 hidden in its row, which the first-referral column balances with
-        // January's 30.
+        // January's 2 is small: its row hides the 30 beside it, its column February's 10;
+        // the 30 then needs a partner in its column (February's 25), which leaves February's
+        // row with two hidden cells as well.
         let shown = |r: &Row| r.cells.iter().map(|c| c.shown()).collect::<Vec<_>>();
         assert_eq!(shown(&t.series[0]), vec![None, None]);
         assert_eq!(shown(&t.series[1]), vec![None, None]);
