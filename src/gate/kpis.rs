@@ -98,7 +98,11 @@ impl Permits {
         candidates
             .iter()
             .copied()
-            .filter(|k| self.decisions.get(&(category, *k)).is_some_and(Decision::permits))
+            .filter(|k| {
+                self.decisions
+                    .get(&(category, *k))
+                    .is_some_and(Decision::permits)
+            })
             .collect()
     }
 
@@ -241,12 +245,12 @@ impl RequestGate {
                 .iter()
                 .map(|(k, c)| (c.clone(), k.measure(children)))
                 .collect();
-            for ((kpi, _), table) in tables.iter().zip(domain::publish(window, &measured, linked)) {
-                let population = matches!(
-                    kpi.measure(children),
-                    domain::Measure::Per10k { .. }
-                )
-                .then_some(children);
+            for ((kpi, _), table) in tables
+                .iter()
+                .zip(domain::publish(window, &measured, linked))
+            {
+                let population = matches!(kpi.measure(children), domain::Measure::Per10k { .. })
+                    .then_some(children);
                 reads.insert(
                     *kpi,
                     KpiRead {
@@ -316,9 +320,7 @@ impl RequestGate {
             publish(vec![(Kpi::CpPlanRate, counts)], false);
         }
         if wants(Kpi::PersistentAbsence) {
-            let counts = self
-                .persistent_absence(&scope, &permits, &months)
-                .await?;
+            let counts = self.persistent_absence(&scope, &permits, &months).await?;
             publish(vec![(Kpi::PersistentAbsence, counts)], false);
         }
         if wants(Kpi::SelfHarm) {
@@ -326,8 +328,7 @@ impl RequestGate {
                 DataCategory::HealthMentalHealth,
                 &[AgencyKind::AcuteTrust, AgencyKind::MentalHealthTrust],
             );
-            let rows =
-                store::fact_times(conn, &scope, &["self_harm_attendance"], &holders).await?;
+            let rows = store::fact_times(conn, &scope, &["self_harm_attendance"], &holders).await?;
             let persons: Vec<PersonId> = rows
                 .iter()
                 .map(|(p, _)| *p)
@@ -350,10 +351,7 @@ impl RequestGate {
             publish(vec![(Kpi::SelfHarm, counts)], false);
         }
 
-        let kpis: Vec<KpiRead> = Kpi::ALL
-            .iter()
-            .filter_map(|k| reads.remove(k))
-            .collect();
+        let kpis: Vec<KpiRead> = Kpi::ALL.iter().filter_map(|k| reads.remove(k)).collect();
         let suppressed = kpis
             .iter()
             .flat_map(|k| k.table.series.iter().chain([&k.table.period]))

@@ -244,11 +244,7 @@ pub struct Table {
 /// Suppresses tables as one problem. Tables in `linked` count the same things in their
 /// totals (the same referrals, broken down differently): their total cells are one cell each,
 /// so a total hidden in one is hidden in all. Each table comes with its measure.
-pub fn publish(
-    window: Window,
-    tables: &[(Counts, Measure)],
-    linked: bool,
-) -> Vec<Table> {
+pub fn publish(window: Window, tables: &[(Counts, Measure)], linked: bool) -> Vec<Table> {
     let months = window.months();
     let mut values: Vec<u64> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
@@ -304,7 +300,7 @@ pub fn publish(
                 });
             }
             // Linked tables share their total column: its group is added once.
-            if !(linked && !layout.is_empty()) {
+            if !linked || layout.is_empty() {
                 groups.push(Group {
                     members: (0..period).map(|r| table_layout[r].1).collect(),
                     total: table_layout[period].1,
@@ -521,7 +517,12 @@ pub fn attendance_percent(summaries: &[serde_json::Value]) -> Option<f64> {
     };
     let sessions: Option<Vec<(f64, f64)>> = summaries
         .iter()
-        .map(|s| Some((number(&s["SessionsAttended"])?, number(&s["SessionsPossible"])?)))
+        .map(|s| {
+            Some((
+                number(&s["SessionsAttended"])?,
+                number(&s["SessionsPossible"])?,
+            ))
+        })
         .collect();
     if let Some(sessions) = sessions {
         let (attended, possible) = sessions
@@ -650,12 +651,30 @@ mod tests {
             }
         }
         let groups = [
-            Group { members: vec![0, 1], total: 2 },
-            Group { members: vec![3, 4], total: 5 },
-            Group { members: vec![6, 7], total: 8 },
-            Group { members: vec![0, 3], total: 6 },
-            Group { members: vec![1, 4], total: 7 },
-            Group { members: vec![2, 5], total: 8 },
+            Group {
+                members: vec![0, 1],
+                total: 2,
+            },
+            Group {
+                members: vec![3, 4],
+                total: 5,
+            },
+            Group {
+                members: vec![6, 7],
+                total: 8,
+            },
+            Group {
+                members: vec![0, 3],
+                total: 6,
+            },
+            Group {
+                members: vec![1, 4],
+                total: 7,
+            },
+            Group {
+                members: vec![2, 5],
+                total: 8,
+            },
         ];
         for g in &groups {
             assert!(!recoverable(&values, &hidden, g), "{g:?}");
@@ -742,7 +761,10 @@ mod tests {
                 }
             }
             for g in &groups {
-                assert!(!recoverable(&values, &hidden, g), "{values:?} {hidden:?} {g:?}");
+                assert!(
+                    !recoverable(&values, &hidden, g),
+                    "{values:?} {hidden:?} {g:?}"
+                );
             }
         }
     }
@@ -766,7 +788,10 @@ mod tests {
             numerator: vec![0],
             denominator: vec![0, 1],
         };
-        assert_eq!(value(&percent, &[shown(9), shown(3)], shown(12)), Some(75.0));
+        assert_eq!(
+            value(&percent, &[shown(9), shown(3)], shown(12)),
+            Some(75.0)
+        );
         assert_eq!(value(&percent, &[shown(9), hidden(3)], shown(12)), None);
         assert_eq!(value(&percent, &[shown(0), shown(0)], shown(0)), None);
     }
@@ -774,12 +799,19 @@ mod tests {
     #[test]
     fn age_bands_timeliness_and_attendance() {
         assert_eq!(self_harm_band(day(2012, 6, 1), day(2022, 6, 1)), Some(0));
-        assert_eq!(self_harm_band(day(2012, 6, 2), day(2022, 6, 1)), None, "still 9");
+        assert_eq!(
+            self_harm_band(day(2012, 6, 2), day(2022, 6, 1)),
+            None,
+            "still 9"
+        );
         assert_eq!(self_harm_band(day(2000, 1, 1), day(2024, 12, 31)), Some(2));
         assert_eq!(self_harm_band(day(2000, 1, 1), day(2025, 1, 1)), None, "25");
         let due = Utc::now();
         assert_eq!(timeliness(due, Some(due)), 0);
-        assert_eq!(timeliness(due, Some(due + chrono::TimeDelta::seconds(1))), 1);
+        assert_eq!(
+            timeliness(due, Some(due + chrono::TimeDelta::seconds(1))),
+            1
+        );
         assert_eq!(timeliness(due, None), 2);
         let s = |a: u32, p: u32| serde_json::json!({ "SessionsAttended": a, "SessionsPossible": p, "AttendancePercent": 1 });
         assert_eq!(attendance_percent(&[s(80, 100), s(100, 100)]), Some(90.0));

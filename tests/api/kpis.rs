@@ -21,7 +21,8 @@ use crate::helpers::{Db, TestApp, on_each_backend, principal, spawn_app};
 
 const KPIS: &str = "query($from: NaiveDate!, $to: NaiveDate!, $area: String) { kpis(from: $from, to: $to, area: $area) { from to area threshold children { count suppressed } indicators { id unit columns population { count suppressed } period { label value cells { count suppressed } total { count suppressed } } series { label from to value cells { count suppressed } total { count suppressed } } } withheld { id reason protocol clause } } }";
 
-const SUBMIT: &str = "mutation($input: ReferralInput!) { submitReferral(input: $input) { id reReferral } }";
+const SUBMIT: &str =
+    "mutation($input: ReferralInput!) { submitReferral(input: $input) { id reReferral } }";
 
 fn referral_input(child: PersonId) -> Value {
     json!({ "input": {
@@ -63,10 +64,20 @@ async fn set_times(app: &TestApp, table: &str, id: &str, sets: &[(&str, DateTime
 
 /// Children of the generated population, none referred by the front door yet.
 fn children(app: &TestApp) -> Vec<&Person> {
-    app.population.persons.iter().filter(|p| p.is_child).collect()
+    app.population
+        .persons
+        .iter()
+        .filter(|p| p.is_child)
+        .collect()
 }
 
-fn fact(person: PersonId, org: &str, what: (DataCategory, Agency, &str), when: DateTime<Utc>, payload: Value) -> Fact {
+fn fact(
+    person: PersonId,
+    org: &str,
+    what: (DataCategory, Agency, &str),
+    when: DateTime<Utc>,
+    payload: Value,
+) -> Fact {
     Fact {
         id: FactId(uuid::Uuid::now_v7()),
         person_id: person,
@@ -108,7 +119,13 @@ async fn eight_referrals(app: &TestApp, kids: &[PersonId]) -> Vec<String> {
     for (i, child) in kids.iter().take(6).enumerate() {
         let id = submit(*child).await;
         if i == 5 {
-            set_times(app, "referrals", &id, &[("due_at", Utc::now() - TimeDelta::hours(1))]).await;
+            set_times(
+                app,
+                "referrals",
+                &id,
+                &[("due_at", Utc::now() - TimeDelta::hours(1))],
+            )
+            .await;
         }
         let reply = app
             .query(&mash, Some("safeguarding"), decide, json!({ "id": id }))
@@ -401,7 +418,12 @@ async fn kpis_are_refused_outside_statistics_and_to_roles_p_stats_does_not_name(
         let board = principal("board-1", LA, Role::BoardMember);
         let reply = app.query(&board, Some("audit"), KPIS, vars.clone()).await;
         assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{:?}", reply.body);
-        assert!(reply.body["errors"][0]["message"].as_str().unwrap().contains("`statistics`"));
+        assert!(
+            reply.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`statistics`")
+        );
         assert!(reply.body["data"].is_null() || reply.body["data"]["kpis"].is_null());
 
         // For statistics, but a role the protocol does not name: refused by P-STATS, with the
@@ -420,10 +442,16 @@ async fn kpis_are_refused_outside_statistics_and_to_roles_p_stats_does_not_name(
         }
         // The refusal is itself in the log, naming no one.
         let log = app.log().await;
-        let refused = log.iter().find(|e| e.principal_subject == "sw-1").expect("logged");
+        let refused = log
+            .iter()
+            .find(|e| e.principal_subject == "sw-1")
+            .expect("logged");
         assert!(refused.subjects.is_empty());
         assert_eq!(refused.reads["actions"][0]["released"], json!([]));
-        assert_eq!(refused.reads["actions"][0]["withheld"][0]["reason"], "role_not_permitted");
+        assert_eq!(
+            refused.reads["actions"][0]["withheld"][0]["reason"],
+            "role_not_permitted"
+        );
 
         // Arguments that cannot be used say why.
         let mut bad = vars.clone();
@@ -431,7 +459,12 @@ async fn kpis_are_refused_outside_statistics_and_to_roles_p_stats_does_not_name(
         let reply = app.query(&board, Some("statistics"), KPIS, bad).await;
         assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
         let reply = app
-            .query(&board, Some("statistics"), KPIS, json!({ "from": "2027-03-01", "to": "2027-01-01" }))
+            .query(
+                &board,
+                Some("statistics"),
+                KPIS,
+                json!({ "from": "2027-03-01", "to": "2027-01-01" }),
+            )
             .await;
         assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
         let reply = app.query(&board, None, KPIS, vars.clone()).await;
@@ -458,7 +491,12 @@ async fn the_insights_page_charts_each_kpi_marks_suppressed_cells_and_exports_cs
 
     // A social worker's token signs in, but the protocols refuse the indicators.
     let sw = app.token(&principal("sw-1", LA, Role::SocialWorker));
-    c.find(Locator::Css("#token")).await.unwrap().send_keys(&sw).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(&sw)
+        .await
+        .unwrap();
     click(&c, "form button[type=submit]").await;
     wait_text(&c, "#alert", "role").await;
     click(&c, "#sign-out").await;
@@ -466,19 +504,32 @@ async fn the_insights_page_charts_each_kpi_marks_suppressed_cells_and_exports_cs
 
     // The board member sees every indicator, charted, with the suppressed cells marked.
     let token = app.token(&principal("board-1", LA, Role::BoardMember));
-    c.find(Locator::Css("#token")).await.unwrap().send_keys(&token).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
     click(&c, "form button[type=submit]").await;
     wait_text(&c, "main h1", "Partnership indicators").await;
     wait_text(&c, "#kpi-referral_rate table", "Whole period").await;
     let re = wait_text(&c, "table[data-kpi=re_referrals]", "suppressed").await;
     assert!(re.contains('8'), "the total of eight is shown: {re}");
-    let charts = c.find_all(Locator::Css("main svg[role=img]")).await.unwrap();
-    assert_eq!(charts.len(), 8, "a chart per indicator");
-    let marked = c
-        .find_all(Locator::Css("svg[data-kpi=re_referrals] rect[data-suppressed=true]"))
+    let charts = c
+        .find_all(Locator::Css("main svg[role=img]"))
         .await
         .unwrap();
-    assert!(!marked.is_empty(), "the month with hidden re-referrals is marked, not drawn as zero");
+    assert_eq!(charts.len(), 8, "a chart per indicator");
+    let marked = c
+        .find_all(Locator::Css(
+            "svg[data-kpi=re_referrals] rect[data-suppressed=true]",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        !marked.is_empty(),
+        "the month with hidden re-referrals is marked, not drawn as zero"
+    );
     check_accessible(&c, "insights").await;
     let order = c
         .execute(
@@ -497,7 +548,10 @@ async fn the_insights_page_charts_each_kpi_marks_suppressed_cells_and_exports_cs
     let file = downloads.path().join("kinship-indicators.csv");
     let started = Instant::now();
     while !file.is_file() {
-        assert!(started.elapsed() < Duration::from_secs(15), "no CSV downloaded");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no CSV downloaded"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let csv = std::fs::read_to_string(&file).unwrap();
@@ -509,12 +563,23 @@ async fn the_insights_page_charts_each_kpi_marks_suppressed_cells_and_exports_cs
         .filter(|l| l.starts_with("re_referrals,period,"))
         .collect();
     assert_eq!(period_re.len(), 3, "{csv}");
-    assert!(period_re[0].contains(",re_referral,suppressed,suppressed,"), "{csv}");
-    assert!(period_re[1].contains(",first_referral,suppressed,"), "{csv}");
+    assert!(
+        period_re[0].contains(",re_referral,suppressed,suppressed,"),
+        "{csv}"
+    );
+    assert!(
+        period_re[1].contains(",first_referral,suppressed,"),
+        "{csv}"
+    );
     assert!(period_re[2].contains(",total,8,"), "{csv}");
 
     // Another district narrows the figures: a district nobody lives in has no referrals.
-    c.find(Locator::Css("#area")).await.unwrap().send_keys("ZZ9").await.unwrap();
+    c.find(Locator::Css("#area"))
+        .await
+        .unwrap()
+        .send_keys("ZZ9")
+        .await
+        .unwrap();
     click(&c, "#kpi-filters button[type=submit]").await;
     wait_text(&c, "#scope", "postcode district ZZ9").await;
     shoot(&c, "21-insights-area").await;
