@@ -16,6 +16,10 @@ fn protocols_copy(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols");
     for entry in std::fs::read_dir(shipped).unwrap() {
         let path = entry.unwrap().path();
+        // Protocol files only: `indicators/` holds indicator sets, which the copy does without.
+        if !path.is_file() {
+            continue;
+        }
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(dir.path().join(&name), edit(&name, text)).unwrap();
