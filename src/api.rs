@@ -13,6 +13,7 @@ mod errors;
 mod explain;
 mod family;
 mod indicators;
+mod kpis;
 mod limits;
 mod loaders;
 mod matches;
@@ -43,6 +44,7 @@ pub struct Query(
     matches::MatchQuery,
     indicators::IndicatorQuery,
     practice::PracticeQuery,
+    kpis::KpiQuery,
 );
 
 /// The mutation root: consent, protocol reloads, the board's findings.

@@ -23,7 +23,8 @@ const STYLE: &str = include_str!("board/board.css");
 /// The security headers every board response carries.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-fn file(content_type: &'static str, body: &'static str) -> Response {
+/// A static file with the security headers every page carries (the `/insights` page too).
+pub(crate) fn file(content_type: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -18,6 +18,7 @@ pub mod decision;
 pub mod error;
 pub mod explain;
 pub mod indicators;
+pub mod kpis;
 pub mod lint;
 pub mod matches;
 pub mod notices;

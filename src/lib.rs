@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gate;
+pub mod insights;
 pub mod linkage;
 pub mod model;
 pub mod notify;

@@ -4,4 +4,5 @@
 
 pub mod early_help;
 pub mod indicators;
+pub mod kpis;
 pub mod referrals;

@@ -105,6 +105,7 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(crate::board::routes())
+        .merge(crate::insights::routes())
         .with_state(app)
         .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

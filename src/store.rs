@@ -11,6 +11,7 @@ pub mod error;
 pub mod families;
 pub mod graph;
 pub mod indicators;
+pub mod kpis;
 pub mod load;
 pub mod log;
 pub mod matches;

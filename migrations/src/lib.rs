@@ -21,6 +21,7 @@ mod m20261126_000012_indicator_hits;
 mod m20261126_000013_front_door;
 mod m20261126_000014_involvement_contact_shields;
 mod m20261126_000020_notifications;
+mod m20261126_000030_kpis;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000013_front_door::Migration),
             Box::new(m20261126_000014_involvement_contact_shields::Migration),
             Box::new(m20261126_000020_notifications::Migration),
+            Box::new(m20261126_000030_kpis::Migration),
         ]
     }
 }

@@ -393,6 +393,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     );
     println!("  health     http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics");
     println!("  board      http://{addr}/board (sign in with the board member's token below)");
+    println!("  insights   http://{addr}/insights (the partnership's indicators; the same token)");
     println!();
     let signer = TokenSigner::from_config(&config.auth)
         .ok_or_else(|| CliError::Failed("demo configuration has no shared secret".into()))?;

@@ -18,7 +18,7 @@ use crate::golden::{LA, S1, world};
 use crate::helpers::{Db, principal, spawn_with};
 
 /// A chromedriver process on a loopback port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: std::process::Child,
     url: String,
 }
@@ -38,7 +38,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     let path = std::env::var_os("KINSHIP_CHROMEDRIVER")
         .map(PathBuf::from)
         .or_else(|| find_on_path("chromedriver"));
@@ -74,7 +74,7 @@ async fn start_driver() -> Option<Driver> {
     Some(Driver { child, url })
 }
 
-async fn browser(driver: &Driver, downloads: &std::path::Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, downloads: &std::path::Path) -> Client {
     let mut options = json!({
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"],
         "prefs": {
@@ -106,14 +106,14 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-async fn shoot(c: &Client, name: &str) {
+pub(crate) async fn shoot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
 /// Waits until the element at `css` holds `needle` in its text.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+pub(crate) async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
     let started = Instant::now();
     loop {
         if let Ok(el) = c.find(Locator::Css(css)).await
@@ -132,7 +132,7 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
 
 /// Checks what a screen-reader user needs on the page in view: every form control has a
 /// label, every table a caption and column headings, every chart a title.
-async fn check_accessible(c: &Client, page: &str) {
+pub(crate) async fn check_accessible(c: &Client, page: &str) {
     let problems = c
         .execute(
             r#"const out = [];
@@ -151,7 +151,7 @@ async fn check_accessible(c: &Client, page: &str) {
     assert_eq!(problems, json!([]), "on the {page} page");
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.wait()
         .at_most(Duration::from_secs(15))
         .for_element(Locator::Css(css))

@@ -17,6 +17,7 @@ mod browser;
 mod cli;
 mod golden;
 mod graphql_http;
+mod kpis;
 mod linkage;
 mod loaders;
 mod notifications;
