@@ -375,13 +375,7 @@ impl Unplaced {
             .at
             .duration_trunc(TimeDelta::microseconds(1))
             .unwrap_or(entry.at);
-        let mut reads = serde_json::json!({ "rules": entry.rules, "reads": entry.reads });
-        if !entry.bases.is_empty() {
-            reads["bases"] = serde_json::json!(entry.bases);
-        }
-        if !entry.actions.is_empty() {
-            reads["actions"] = serde_json::json!(entry.actions);
-        }
+        let reads = ReadsColumn::of(entry);
         let roles: Vec<String> = entry
             .principal
             .roles
@@ -437,6 +431,71 @@ impl Unplaced {
         columns.reads = Box::<str>::from(reads).into();
         columns.subjects = Box::<str>::from(subjects).into();
         Self { columns, body }
+    }
+}
+
+/// The `reads` column of an entry, encoded straight from the entry. Its keys, and those of
+/// each read, are declared in sorted order, so the text is byte for byte what encoding the
+/// entry as a `serde_json::Value` (whose maps sort their keys) gives — the form `verify`
+/// re-encodes stored entries in — without building that tree of maps and strings for every
+/// request.
+#[derive(Serialize)]
+struct ReadsColumn<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    actions: &'a [serde_json::Value],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    bases: &'a std::collections::BTreeMap<String, String>,
+    reads: Vec<SortedRead<'a>>,
+    rules: &'a str,
+}
+
+impl<'a> ReadsColumn<'a> {
+    fn of(entry: &'a Entry) -> Self {
+        Self {
+            actions: &entry.actions,
+            bases: &entry.bases,
+            reads: entry.reads.iter().map(SortedRead::of).collect(),
+            rules: &entry.rules,
+        }
+    }
+}
+
+/// A [`Read`] with its fields in sorted order (see [`ReadsColumn`]).
+#[derive(Serialize)]
+struct SortedRead<'a> {
+    category: DataCategory,
+    clause: Option<&'a str>,
+    decision: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    notify_owner: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    obligations: &'a [String],
+    owner: &'a OrganisationId,
+    protocol: Option<&'a str>,
+    protocol_version: Option<&'a str>,
+    released: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    review_overdue: bool,
+    subject: PersonId,
+    withheld: u64,
+}
+
+impl<'a> SortedRead<'a> {
+    fn of(r: &'a Read) -> Self {
+        Self {
+            category: r.category,
+            clause: r.clause.as_deref(),
+            decision: &r.decision,
+            notify_owner: r.notify_owner,
+            obligations: &r.obligations,
+            owner: &r.owner,
+            protocol: r.protocol.as_deref(),
+            protocol_version: r.protocol_version.as_deref(),
+            released: r.released,
+            review_overdue: r.review_overdue,
+            subject: r.subject,
+            withheld: r.withheld,
+        }
     }
 }
 
@@ -1241,6 +1300,72 @@ mod tests {
                     "{name} entry at {seq}"
                 );
             }
+        }
+    }
+
+    /// The `reads` column written straight from an entry is the text its `Value` encoding
+    /// gives, for every combination of the optional fields.
+    #[test]
+    fn reads_column_is_the_value_encoding() {
+        use crate::model::{AgencyKind, Role};
+        let mut reads = Vec::new();
+        for (i, (clause, flags)) in [(None, false), (Some("4.1"), true)].into_iter().enumerate() {
+            for obligations in [vec![], vec!["flag_for_board".to_owned(), "b".to_owned()]] {
+                reads.push(Read {
+                    subject: PersonId::new(),
+                    category: DataCategory::PersonIdentity,
+                    owner: OrganisationId::new(AgencyKind::School, "9992001"),
+                    decision: "permitted".into(),
+                    protocol: clause.map(|_| "P-MASH".to_owned()),
+                    protocol_version: clause.map(|_| "3.0".to_owned()),
+                    clause: clause.map(str::to_owned),
+                    released: i as u64,
+                    withheld: u64::MAX,
+                    review_overdue: flags,
+                    notify_owner: flags,
+                    obligations,
+                });
+            }
+        }
+        let value = |e: &Entry| {
+            let mut v = serde_json::json!({ "rules": e.rules, "reads": e.reads });
+            if !e.bases.is_empty() {
+                v["bases"] = serde_json::json!(e.bases);
+            }
+            if !e.actions.is_empty() {
+                v["actions"] = serde_json::json!(e.actions);
+            }
+            serde_json::to_string(&v).expect("encodes")
+        };
+        let full = Entry {
+            at: Utc::now(),
+            request_id: "r".into(),
+            client_addr: None,
+            principal: Principal {
+                subject: "sw-1".into(),
+                organisation: OrganisationId::new(AgencyKind::LocalAuthority, "999"),
+                roles: vec![Role::SocialWorker],
+            },
+            purpose: Some(Purpose::Safeguarding),
+            justification: None,
+            operation_name: None,
+            registered_operation: None,
+            query_hash: query_hash("q"),
+            outcome: "ok".into(),
+            rules: "P-MASH@3.0 \"x\"".into(),
+            reads,
+            bases: [("b \u{e9}".to_owned(), "public task\n".to_owned())].into(),
+            actions: vec![serde_json::json!({"z": 1, "a": {"y": [true], "b": null}})],
+        };
+        let bare = Entry {
+            reads: vec![],
+            bases: Default::default(),
+            actions: vec![],
+            ..full.clone()
+        };
+        for (name, entry) in [("full", full), ("bare", bare)] {
+            let direct = serde_json::to_string(&ReadsColumn::of(&entry)).expect("encodes");
+            assert_eq!(direct, value(&entry), "{name} entry");
         }
     }
 }
