@@ -56,8 +56,7 @@ async fn refresh_indicators(store: Store, gate: Gate, every: Duration) {
     loop {
         tick.tick().await;
         let sets = gate.indicator_sets();
-        match crate::store::indicators::refresh_all(store.conn(), &sets, chrono::Utc::now(), |_| {})
-            .await
+        match crate::store::indicators::refresh_all(&store, &sets, chrono::Utc::now(), |_| {}).await
         {
             Ok((persons, hits)) => tracing::info!(persons, hits, "indicators refreshed"),
             Err(e) => tracing::error!(error = %e, "indicator refresh failed"),

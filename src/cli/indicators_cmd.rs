@@ -57,13 +57,11 @@ pub async fn run(command: IndicatorsCommand) -> Result<(), CliError> {
             let store = hub::open_store(&config).await?;
             let started = Instant::now();
             let bar = indicatif::ProgressBar::new_spinner();
-            let (persons, hits) = crate::store::indicators::refresh_all(
-                store.conn(),
-                &sets,
-                chrono::Utc::now(),
-                |done| bar.set_message(format!("{done} persons evaluated")),
-            )
-            .await?;
+            let (persons, hits) =
+                crate::store::indicators::refresh_all(&store, &sets, chrono::Utc::now(), |done| {
+                    bar.set_message(format!("{done} persons evaluated"))
+                })
+                .await?;
             bar.finish_and_clear();
             eprintln!(
                 "indicators refresh: {persons} persons evaluated, {hits} indicators hold; {:.2} s",

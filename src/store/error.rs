@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A direct read of a SQLite file failed.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// A blocking reader stopped before it finished.
+    #[error("a database reader stopped: {0}")]
+    Task(String),
     /// A row held a value the model does not accept (a schema or data defect).
     #[error("`{table}` row has an invalid `{column}`")]
     Corrupt {

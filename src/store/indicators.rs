@@ -169,15 +169,41 @@ async fn replace(
 }
 
 /// Re-evaluates every person, a chunk per transaction, and returns (persons, hits stored).
-/// The next chunk's facts are read while this chunk's hits are written (SQLite's WAL lets a
-/// reader run beside the writer). `progress` hears the persons done after each chunk.
+/// `progress` hears the persons done after each chunk.
+///
+/// On a SQLite file the persons and their facts are read straight from the file in one
+/// sequential pass on a blocking thread (as `audit verify` does), which evaluates them and
+/// hands each chunk's hits to this task to write: reading through the pool would cost a
+/// thread hand-off per row. Elsewhere, chunks are read through the pool, the next while this
+/// one is written.
 pub async fn refresh_all(
-    db: &sea_orm::DatabaseConnection,
+    store: &super::Store,
     sets: &IndicatorSets,
     now: DateTime<Utc>,
     mut progress: impl FnMut(u64),
 ) -> Result<(u64, u64), StoreError> {
+    let db = store.conn();
     let (mut persons_done, mut stored) = (0, 0);
+    if let Some(path) = store.sqlite_file() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<PersonId>, Vec<Hit>)>(2);
+        let scan_sets = sets.clone();
+        let scanner = tokio::task::spawn_blocking(move || {
+            scan_file(&path, &scan_sets, now, |ids, hits| {
+                tx.blocking_send((ids, hits)).is_ok()
+            })
+        });
+        while let Some((ids, hits)) = rx.recv().await {
+            let txn = super::begin_write(db).await?;
+            stored += replace(&txn, &ids, &hits, now).await?;
+            txn.commit().await?;
+            persons_done += ids.len() as u64;
+            progress(persons_done);
+        }
+        scanner
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        return Ok((persons_done, stored));
+    }
     let mut next = read_chunk(db, sets, None, now).await?;
     while let Some((ids, hits, after)) = next {
         let write = async {
@@ -193,6 +219,113 @@ pub async fn refresh_all(
         progress(persons_done);
     }
     Ok((persons_done, stored))
+}
+
+/// Reads every person and the facts of the kinds `sets` reads from a SQLite file, in the
+/// order persons were written, evaluates them, and calls `chunk` with each [`CHUNK`] of
+/// persons and their hits until it returns false. Blocking.
+fn scan_file(
+    path: &std::path::Path,
+    sets: &IndicatorSets,
+    now: DateTime<Utc>,
+    mut chunk: impl FnMut(Vec<PersonId>, Vec<Hit>) -> bool,
+) -> Result<(), StoreError> {
+    use rusqlite::OpenFlags;
+    use rusqlite::types::ValueRef;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let kinds = sets.kinds();
+    let read_payload = sets.payload_kinds();
+    let marks = vec!["?"; kinds.len()].join(", ");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT p.id, p.is_child, f.id, f.kind, f.category, f.organisation_id, f.occurred_at, \
+         f.payload FROM persons p LEFT JOIN facts f ON f.person_id = p.id AND f.kind IN ({marks}) \
+         ORDER BY p.rowid"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(kinds.iter()))?;
+    let corrupt = |column| StoreError::Corrupt {
+        table: "facts",
+        column,
+    };
+    let uuid = |v: ValueRef<'_>, column| match v {
+        ValueRef::Blob(b) => Uuid::from_slice(b).map_err(|_| corrupt(column)),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| corrupt(column)),
+        _ => Err(corrupt(column)),
+    };
+    fn text<'a>(v: ValueRef<'a>, column: &'static str) -> Result<&'a str, StoreError> {
+        match v {
+            ValueRef::Text(t) => std::str::from_utf8(t).map_err(|_| StoreError::Corrupt {
+                table: "facts",
+                column,
+            }),
+            _ => Err(StoreError::Corrupt {
+                table: "facts",
+                column,
+            }),
+        }
+    }
+    let mut ids: Vec<PersonId> = Vec::with_capacity(CHUNK);
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut current: Option<(PersonId, bool, Vec<Observed>)> = None;
+    let finish = |person: Option<(PersonId, bool, Vec<Observed>)>,
+                  ids: &mut Vec<PersonId>,
+                  hits: &mut Vec<Hit>| {
+        if let Some((p, is_child, facts)) = person {
+            let refs: Vec<&Observed> = facts.iter().collect();
+            hits.extend(sets.evaluate(p, is_child, &refs, now));
+            ids.push(p);
+        }
+    };
+    while let Some(row) = rows.next()? {
+        let person = PersonId(uuid(row.get_ref(0)?, "person_id")?);
+        if current.as_ref().is_none_or(|(p, ..)| *p != person) {
+            finish(current.take(), &mut ids, &mut hits);
+            if ids.len() >= CHUNK && !chunk(std::mem::take(&mut ids), std::mem::take(&mut hits)) {
+                return Ok(());
+            }
+            let is_child = matches!(row.get_ref(1)?, ValueRef::Integer(i) if i != 0);
+            current = Some((person, is_child, Vec::new()));
+        }
+        if matches!(row.get_ref(2)?, ValueRef::Null) {
+            continue;
+        }
+        let kind = text(row.get_ref(3)?, "kind")?;
+        let payload = if read_payload.contains(kind) {
+            serde_json::from_str(text(row.get_ref(7)?, "payload")?)
+                .map_err(|_| corrupt("payload"))?
+        } else {
+            serde_json::Value::Null
+        };
+        let fact = Observed {
+            id: FactId(uuid(row.get_ref(2)?, "id")?),
+            person,
+            kind: kind.to_owned(),
+            category: text(row.get_ref(4)?, "category")?
+                .parse()
+                .map_err(|_| corrupt("category"))?,
+            organisation: text(row.get_ref(5)?, "organisation_id")?
+                .parse()
+                .map_err(|_| corrupt("organisation_id"))?,
+            occurred_at: DateTime::parse_from_rfc3339(text(row.get_ref(6)?, "occurred_at")?)
+                .map_err(|_| corrupt("occurred_at"))?
+                .with_timezone(&Utc),
+            payload,
+        };
+        if let Some((.., facts)) = current.as_mut() {
+            facts.push(fact);
+        }
+    }
+    finish(current.take(), &mut ids, &mut hits);
+    if !ids.is_empty() {
+        chunk(ids, hits);
+    }
+    Ok(())
 }
 
 /// Where a whole-population pass has got to.

@@ -282,14 +282,10 @@ async fn the_early_help_team_lists_families_meeting_criteria_a_page_at_a_time() 
         let app = spawn_app(db, 40).await;
         let (family, child, _) = family_with_child_and_parent(&app);
         make_family_meet_three(&app, child).await;
-        let (persons, _) = indicators::refresh_all(
-            app.store.conn(),
-            &IndicatorSets::built_in(),
-            Utc::now(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let (persons, _) =
+            indicators::refresh_all(&app.store, &IndicatorSets::built_in(), Utc::now(), |_| {})
+                .await
+                .unwrap();
         assert_eq!(persons as usize, app.population.persons.len());
 
         let eh = principal("eh-worker-2", LA, Role::EarlyHelpPractitioner);

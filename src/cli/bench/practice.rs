@@ -97,7 +97,7 @@ pub async fn run(args: PracticeArgs) -> Result<(), CliError> {
     // The whole population: every person's facts of the kinds the rules read, evaluated and
     // the hits written back, a chunk per transaction.
     let started = Instant::now();
-    let (persons, hits) = indicators::refresh_all(store.conn(), &sets, now, |_| {}).await?;
+    let (persons, hits) = indicators::refresh_all(&store, &sets, now, |_| {}).await?;
     let whole = started.elapsed().as_secs_f64();
     let meeting =
         indicators::families_meeting(store.conn(), "supporting-families", 3, None, u64::MAX)
