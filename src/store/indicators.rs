@@ -237,6 +237,9 @@ fn scan_file(
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // One pass over most of the file: map it rather than copy each page through a read call.
+    // The mapping is of the file (shared, clean pages), gone when the pass ends.
+    conn.pragma_update(None, "mmap_size", 4_i64 << 30)?;
     let kinds = sets.kinds();
     let read_payload = sets.payload_kinds();
     let marks = vec!["?"; kinds.len()].join(", ");
