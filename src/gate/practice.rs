@@ -12,7 +12,7 @@ use chrono::{NaiveDate, TimeDelta};
 use uuid::Uuid;
 
 use super::rules::Question;
-use super::{GateError, Gated, RequestGate, denial};
+use super::{Decision, GateError, Gated, RequestGate, denial};
 use crate::model::{
     DataCategory, FamilyId, Involvement, InvolvementId, InvolvementKind, OrganisationId, PersonId,
     Role,
@@ -419,11 +419,13 @@ impl RequestGate {
     /// Would the caller, as lead professional of this child's early help, be allowed to hold
     /// the assessment? Asked before one is started: the involvement does not exist yet, so
     /// what remains is the protocol's consent rule and lawful basis.
-    async fn may_lead(&self, person: PersonId) -> Result<Gated<()>, GateError> {
+    /// The decision is returned so that starting records the release under it, without
+    /// asking the rules again.
+    async fn may_lead(&self, person: PersonId) -> Result<Gated<Option<Decision>>, GateError> {
         let owner = self.inner.gate.practice_owner();
         let contexts = self.contexts(&[person]).await?;
         let Some(ctx) = contexts.get(&person) else {
-            return Ok(Ok(()));
+            return Ok(Ok(None));
         };
         let mut as_lead = (**ctx).clone();
         as_lead.involvements.push(InvolvementKind::LeadProfessional);
@@ -437,7 +439,7 @@ impl RequestGate {
             now: self.inner.now,
         });
         if d.permits() {
-            Ok(Ok(()))
+            Ok(Ok(Some(d)))
         } else {
             self.record((person, ASSESSMENT, owner), &d, 0, 1);
             Ok(Err(denial(ASSESSMENT, &d)))
@@ -486,9 +488,10 @@ impl RequestGate {
                 ));
             }
         }
-        if let Err(d) = self.may_lead(person).await? {
-            return Ok(Some(Err(d)));
-        }
+        let leading = match self.may_lead(person).await? {
+            Err(d) => return Ok(Some(Err(d))),
+            Ok(d) => d,
+        };
         let now = self.inner.now;
         let p = self.principal();
         let lead = Lead {
@@ -519,22 +522,10 @@ impl RequestGate {
         rows::event(&txn, "assessment", assessment.id, person, &started).await?;
         rows::event(&txn, "assessment", assessment.id, person, &led).await?;
         txn.commit().await.map_err(crate::store::StoreError::from)?;
-        let owner = self.inner.gate.practice_owner();
         // What the caller wrote is what they hold now: recorded as a release under the
         // decision that let them lead.
-        let contexts = self.contexts(&[person]).await?;
-        if let Some(ctx) = contexts.get(&person) {
-            let mut as_lead = (**ctx).clone();
-            as_lead.involvements.push(InvolvementKind::LeadProfessional);
-            let d = self.inner.rules.decide(&Question {
-                principal: self.principal(),
-                purpose: self.purpose(),
-                category: ASSESSMENT,
-                owner: &owner,
-                subject: &as_lead,
-                justified: false,
-                now,
-            });
+        if let Some(d) = leading {
+            let owner = self.inner.gate.practice_owner();
             self.record((person, ASSESSMENT, owner), &d, 1, 0);
         }
         self.act_on_subject("start_assessment", assessment.id, person);

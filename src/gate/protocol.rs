@@ -216,22 +216,24 @@ pub enum ProtocolError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// A TOML error as one line that names the line of the file it is on.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    match line {
+        Some(l) => format!("line {l}: {}", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 /// Reads and checks one protocol file.
 pub fn parse(path: &Path, text: &str) -> Result<Protocol, ProtocolError> {
     let invalid = |message: String| ProtocolError::Invalid {
         path: path.to_owned(),
         message,
     };
-    let mut protocol: Protocol = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-        let msg = e.message().to_owned();
-        invalid(match line {
-            Some(l) => format!("line {l}: {msg}"),
-            None => msg,
-        })
-    })?;
+    let mut protocol: Protocol = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
     protocol.source = path.to_owned();
     check(&protocol).map_err(invalid)?;
     Ok(protocol)

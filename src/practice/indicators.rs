@@ -231,15 +231,8 @@ impl IndicatorSet {
             file: name.clone(),
             message,
         };
-        let mut set: IndicatorSet = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            invalid(match line {
-                Some(l) => format!("line {l}: {}", e.message()),
-                None => e.message().to_owned(),
-            })
-        })?;
+        let mut set: IndicatorSet = toml::from_str(text)
+            .map_err(|e| invalid(crate::gate::protocol::toml_error(text, &e)))?;
         set.path = path.map(Path::to_owned);
         set.check().map_err(invalid)?;
         Ok(set)

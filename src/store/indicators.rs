@@ -331,55 +331,26 @@ fn scan_file(
     Ok(())
 }
 
-/// Where a whole-population pass has got to.
-#[derive(Clone, Copy, Debug)]
-enum Cursor {
-    /// SQLite: the persons' rowid, the order they were written in. Their facts were mostly
-    /// written in the same order, so a chunk's facts sit on neighbouring pages rather than
-    /// all over the file: the pass reads the file about once instead of at random.
-    Row(i64),
-    /// Elsewhere: the person id.
-    Id(Uuid),
-}
-
-/// The next chunk of persons after `after`, evaluated; `None` when none is left.
+/// The next chunk of persons after `after` in id order, evaluated; `None` when none is left.
+/// The path through the pool (PostgreSQL, in-memory SQLite): a SQLite file is scanned
+/// directly instead.
 async fn read_chunk(
     db: &sea_orm::DatabaseConnection,
     sets: &IndicatorSets,
-    after: Option<Cursor>,
+    after: Option<Uuid>,
     now: DateTime<Utc>,
-) -> Result<Option<(Vec<PersonId>, Vec<Hit>, Option<Cursor>)>, StoreError> {
-    let (ids, next): (Vec<PersonId>, Option<Cursor>) =
-        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-            let from = match after {
-                Some(Cursor::Row(r)) => r,
-                _ => i64::MIN,
-            };
-            let rows: Vec<(Uuid, i64)> = persons::Entity::find()
-                .select_only()
-                .column(persons::Column::Id)
-                .column_as(Expr::cust("rowid"), "rowid")
-                .filter(Expr::cust("rowid").gt(from))
-                .order_by_asc(Expr::cust("rowid"))
-                .limit(CHUNK as u64)
-                .into_tuple()
-                .all(db)
-                .await?;
-            let next = rows.last().map(|(_, r)| Cursor::Row(*r));
-            (rows.into_iter().map(|(id, _)| PersonId(id)).collect(), next)
-        } else {
-            let mut q = persons::Entity::find()
-                .select_only()
-                .column(persons::Column::Id)
-                .order_by_asc(persons::Column::Id)
-                .limit(CHUNK as u64);
-            if let Some(Cursor::Id(a)) = after {
-                q = q.filter(persons::Column::Id.gt(a));
-            }
-            let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
-            let next = ids.last().map(|id| Cursor::Id(*id));
-            (ids.into_iter().map(PersonId).collect(), next)
-        };
+) -> Result<Option<(Vec<PersonId>, Vec<Hit>, Option<Uuid>)>, StoreError> {
+    let mut q = persons::Entity::find()
+        .select_only()
+        .column(persons::Column::Id)
+        .order_by_asc(persons::Column::Id)
+        .limit(CHUNK as u64);
+    if let Some(a) = after {
+        q = q.filter(persons::Column::Id.gt(a));
+    }
+    let ids: Vec<Uuid> = q.into_tuple().all(db).await?;
+    let next = ids.last().copied();
+    let ids: Vec<PersonId> = ids.into_iter().map(PersonId).collect();
     if ids.is_empty() {
         return Ok(None);
     }

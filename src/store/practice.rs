@@ -22,7 +22,6 @@ fn corrupt(table: &'static str, column: &'static str) -> StoreError {
 }
 
 /// Records a transition.
-#[allow(clippy::too_many_arguments, reason = "one row's columns")]
 pub async fn event(
     conn: &impl ConnectionTrait,
     kind: &str,
