@@ -636,7 +636,7 @@ impl AccessLog {
         // own connection, each hash on a blocking thread), and walked in order: reading and
         // hashing overlap and keep both cores busy. On a SQLite file the JSON columns are
         // hashed as the text stored, without decoding them.
-        let file = self.store.sqlite_file().map(Arc::new);
+        let file = self.store.log_file().map(Arc::new);
         let head_at_start = rows::head(conn).await?.seq;
         let page_of = |start: i64| {
             let store = self.store.clone();

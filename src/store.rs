@@ -20,6 +20,7 @@ pub mod operations;
 pub mod practice;
 pub mod sync;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -114,17 +115,15 @@ impl Store {
 
     /// The file of a SQLite store (`None` for PostgreSQL or an in-memory database), for
     /// readers that go to the file directly.
-    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
-        if self.backend != Backend::Sqlite
-            || self.options.url.contains(":memory:")
-            || self.options.url.contains("mode=memory")
-        {
-            return None;
-        }
-        let rest = self.options.url.strip_prefix("sqlite:")?;
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let path = rest.split('?').next()?;
-        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        sqlite_file_of(&self.options.url)
+    }
+
+    /// The file that holds the access log of a SQLite store (see [`log_file_of`]), for readers
+    /// that go to the file directly; `None` for PostgreSQL or an in-memory database, whose log
+    /// is in the database itself.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        self.sqlite_file().map(|p| log_file_of(&p))
     }
 
     /// The same database through a pool of its own of `connections`, counted in the same
@@ -155,6 +154,7 @@ impl Store {
         stats: Arc<StoreStats>,
     ) -> Result<Self, StoreError> {
         let backend = Backend::of_url(&options.url).ok_or(StoreError::UnsupportedUrl)?;
+        let log_file = sqlite_file_of(&options.url).map(|p| Arc::new(log_file_of(&p)));
         let mut opts = ConnectOptions::new(options.url.clone());
         opts.max_connections(match backend {
             Backend::Sqlite => options.max_connections.min(8),
@@ -178,6 +178,18 @@ impl Store {
                 .pragma("mmap_size", "134217728")
                 .pragma("wal_autocheckpoint", "16384")
                 .pragma("temp_store", "memory")
+        })
+        .map_sqlx_sqlite_pool_opts(move |pool| match &log_file {
+            // Every connection sees the access log's file as the schema `log`, so SQL names
+            // its tables unqualified on either backend.
+            Some(log) => {
+                let log = Arc::clone(log);
+                pool.after_connect(move |conn, _| {
+                    let log = Arc::clone(&log);
+                    Box::pin(async move { attach_log(conn, &log).await })
+                })
+            }
+            None => pool,
         });
         let mut db = Database::connect(opts).await.map_err(StoreError::Connect)?;
         let counter = Arc::clone(&stats);
@@ -197,6 +209,7 @@ impl Store {
 
     /// Runs every pending migration.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.check_log_file().await?;
         kinship_migrations::Migrator::up(&self.db, None)
             .await
             .map_err(StoreError::Migrate)
@@ -204,10 +217,55 @@ impl Store {
 
     /// Whether every migration this binary knows has been applied.
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
+        self.check_log_file().await?;
         let pending = kinship_migrations::Migrator::get_pending_migrations(&self.db)
             .await
             .map_err(StoreError::Migrate)?;
         Ok(pending.is_empty())
+    }
+
+    /// Refuses a SQLite store whose access log was moved to its own file but whose log file
+    /// is not there (attaching a missing file creates an empty one): the hub would otherwise
+    /// start a new chain and lose the old one from view.
+    async fn check_log_file(&self) -> Result<(), StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let Some(log) = self.log_file() else {
+            return Ok(());
+        };
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT \
+                   (SELECT count(*) FROM main.sqlite_master \
+                     WHERE type = 'table' AND name = 'seaql_migrations'), \
+                   (SELECT count(*) FROM log.sqlite_master \
+                     WHERE type = 'table' AND name = 'access_log')",
+                [],
+            ))
+            .await?;
+        let count = |i| {
+            row.as_ref()
+                .and_then(|r| r.try_get_by_index::<i64>(i).ok())
+                .unwrap_or(0)
+        };
+        if count(0) == 0 || count(1) > 0 {
+            return Ok(());
+        }
+        let moved = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT count(*) FROM seaql_migrations WHERE version = ?",
+                [kinship_migrations::LOG_FILE_MIGRATION.into()],
+            ))
+            .await?
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0);
+        if moved > 0 {
+            return Err(StoreError::LogFileMissing(log));
+        }
+        Ok(())
     }
 
     /// Checks the database answers.
@@ -267,6 +325,67 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The file of a `sqlite:` URL (`None` for PostgreSQL or an in-memory database).
+fn sqlite_file_of(url: &str) -> Option<PathBuf> {
+    if Backend::of_url(url) != Some(Backend::Sqlite)
+        || url.contains(":memory:")
+        || url.contains("mode=memory")
+    {
+        return None;
+    }
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next()?;
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// Where a SQLite store keeps its access log: a file of its own beside the database
+/// (`kinship.db` -> `kinship.access-log.db`), attached to every connection as `log`. A commit
+/// to a SQLite file makes every other connection drop its page cache and memory map of that
+/// file, so with the log in the same file each request's log entry cost every concurrent read
+/// its cache; in a file of its own, it costs only readers of the log. Back the two up together.
+pub fn log_file_of(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match db.extension() {
+        Some(ext) => format!("{stem}.access-log.{}", ext.to_string_lossy()),
+        None => format!("{stem}.access-log"),
+    };
+    db.with_file_name(name)
+}
+
+/// Every file a SQLite store at `db` consists of: the database, the access log, and the
+/// write-ahead log and shared-memory index of each.
+pub fn sqlite_files(db: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::with_capacity(6);
+    for base in [db.to_path_buf(), log_file_of(db)] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = base.as_os_str().to_owned();
+            p.push(suffix);
+            files.push(PathBuf::from(p));
+        }
+    }
+    files
+}
+
+/// Attaches the access log's file to a new connection as `log`, creating it if missing, in
+/// WAL mode like the database.
+async fn attach_log(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    log: &Path,
+) -> Result<(), sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Executor;
+    sea_orm::sqlx::query("ATTACH DATABASE ? AS log")
+        .bind(log.to_string_lossy().into_owned())
+        .execute(&mut *conn)
+        .await?;
+    conn.execute("PRAGMA log.journal_mode = WAL; PRAGMA log.synchronous = NORMAL")
+        .await?;
+    Ok(())
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`

@@ -22,8 +22,13 @@ mod m20261126_000013_front_door;
 mod m20261126_000014_involvement_contact_shields;
 mod m20261126_000020_notifications;
 mod m20261126_000030_kpis;
+mod m20261127_000050_access_log_file;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
+
+/// The step that moves a SQLite store's access log to a file of its own: once it has run,
+/// that file must be there.
+pub const LOG_FILE_MIGRATION: &str = "m20261127_000050_access_log_file";
 
 /// Runs statements written for each backend (triggers and functions, which sea-query does not
 /// build) on the one the migration is running on.
@@ -64,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000014_involvement_contact_shields::Migration),
             Box::new(m20261126_000020_notifications::Migration),
             Box::new(m20261126_000030_kpis::Migration),
+            Box::new(m20261127_000050_access_log_file::Migration),
         ]
     }
 }

@@ -64,9 +64,7 @@ pub async fn fresh_demo_store(path: &Path) -> Result<Store, CliError> {
                 path.display()
             )));
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
+        for p in crate::store::sqlite_files(path) {
             match tokio::fs::remove_file(&p).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A blocking reader stopped before it finished.
     #[error("a database reader stopped: {0}")]
     Task(String),
+    /// The access log's file of a SQLite store is missing (see [`super::log_file_of`]).
+    #[error("the access log file `{}` is missing; restore it beside the database", .0.display())]
+    LogFileMissing(std::path::PathBuf),
     /// A row held a value the model does not accept (a schema or data defect).
     #[error("`{table}` row has an invalid `{column}`")]
     Corrupt {

@@ -127,8 +127,9 @@ async fn a_request_fails_when_its_entry_cannot_be_written() {
     on_each_backend(|db| async move {
         let app = spawn_app(db, 20).await;
         let (sw, child) = involved(&app.population, InvolvementKind::AllocatedSocialWorker, None);
+        // On SQLite the log's tables are in the access log's own file, attached as `log`.
         app.exec(
-            &["CREATE TRIGGER refuse_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log offline'); END"],
+            &["CREATE TRIGGER log.refuse_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'log offline'); END"],
             &[
                 "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log offline'; END $$ LANGUAGE plpgsql",
                 "CREATE TRIGGER refuse_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION refuse_log()",
@@ -562,4 +563,122 @@ async fn verify_reads_json_as_stored_and_still_names_a_changed_read() {
         assert_eq!(report.first_break, Some((2, Break::Changed)));
     })
     .await;
+}
+
+/// An entry as a request would make it, reading one subject's identity.
+fn entry(i: usize) -> kinship::audit::Entry {
+    use kinship::model::{
+        AgencyKind, DataCategory, OrganisationId, PersonId, Principal, Purpose, Role,
+    };
+    let la = OrganisationId::new(AgencyKind::LocalAuthority, "999");
+    kinship::audit::Entry {
+        at: chrono::Utc::now(),
+        request_id: format!("upgrade-{i}"),
+        client_addr: None,
+        principal: Principal {
+            subject: format!("sw-{i}"),
+            organisation: la.clone(),
+            roles: vec![Role::SocialWorker],
+        },
+        purpose: Some(Purpose::Safeguarding),
+        justification: None,
+        operation_name: None,
+        registered_operation: None,
+        query_hash: query_hash(READ),
+        outcome: "ok".into(),
+        rules: "P-MASH@3.0".into(),
+        reads: vec![kinship::audit::Read {
+            subject: PersonId::new(),
+            category: DataCategory::PersonIdentity,
+            owner: la,
+            decision: "permitted".into(),
+            protocol: Some("P-MASH".into()),
+            protocol_version: Some("3.0".into()),
+            clause: Some("4.1".into()),
+            released: 1,
+            withheld: 0,
+            review_overdue: false,
+            notify_owner: false,
+            obligations: vec![],
+        }],
+        bases: Default::default(),
+        actions: vec![],
+    }
+}
+
+/// A SQLite store made before the access log had a file of its own keeps every entry when
+/// it is upgraded: the chain moves whole, goes on from its head, and the database's file no
+/// longer holds it. Without its log file, the upgraded store refuses to start.
+#[tokio::test]
+async fn an_upgraded_sqlite_store_moves_its_whole_chain_to_the_log_file() {
+    use kinship::store::{Store, StoreError, StoreOptions, log_file_of, sqlite_files};
+    use kinship_migrations::MigratorTrait;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store = Store::connect(&StoreOptions::sqlite_path(&path))
+        .await
+        .unwrap();
+    // Every step before the move: the log's tables are in the database's file.
+    let before = kinship_migrations::Migrator::migrations().len() - 1;
+    kinship_migrations::Migrator::up(store.conn(), Some(before as u32))
+        .await
+        .unwrap();
+    let entries: Vec<_> = (0..25).map(entry).collect();
+    AccessLog::new(store.clone())
+        .append_all(&entries)
+        .await
+        .unwrap();
+    let tables_in = |schema: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .conn()
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    format!(
+                        "SELECT count(*) FROM {schema}.sqlite_master \
+                         WHERE type = 'table' AND name IN ('access_log', 'access_log_subjects', \
+                         'audit_head', 'audit_checkpoints', 'break_glass_reviews')"
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!((tables_in("main").await, tables_in("log").await), (5, 0));
+
+    store.migrate().await.unwrap();
+    assert_eq!((tables_in("main").await, tables_in("log").await), (0, 5));
+    assert!(log_file_of(&path).exists());
+    let log = AccessLog::new(store.clone());
+    let report = log.verify(1).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.head, 25);
+    // The moved chain refuses changes as before, and goes on from its head.
+    let changed = store
+        .conn()
+        .execute_unprepared("UPDATE access_log SET purpose = 'audit' WHERE seq = 3")
+        .await;
+    assert!(changed.is_err(), "the moved log must stay append-only");
+    assert_eq!(log.append(&entry(25)).await.unwrap(), 26);
+    let report = log.verify(1).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.head, 26);
+    store.close().await.unwrap();
+
+    // The log's file is lost: the store says so rather than start a new chain.
+    for f in sqlite_files(&path).into_iter().skip(3) {
+        let _ = std::fs::remove_file(f);
+    }
+    let store = Store::connect(&StoreOptions::sqlite_path(&path))
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(matches!(err, StoreError::LogFileMissing(_)), "{err:?}");
+    assert!(store.is_migrated().await.is_err());
 }
