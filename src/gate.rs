@@ -400,33 +400,27 @@ impl RequestGate {
             .collect();
         if !missing.is_empty() {
             let conn = self.inner.store.conn();
-            // Persons, consents and (memberships, then involvements through them) are
-            // independent: three round trips in flight at once rather than four in a row.
-            let (persons, (memberships, held, consents)) = if self.inner.enforce {
+            // Persons, the involvements the principal holds with them and their consents:
+            // three statements in flight at once.
+            let (persons, held, consents) = if self.inner.enforce {
                 let p = self.principal();
-                let now = self.inner.now;
-                let involvement = async {
-                    let memberships = graph::memberships(conn, &missing).await?;
-                    let families = graph::family_ids(&memberships);
-                    let held = graph::involvements_held_by(
+                tokio::try_join!(
+                    graph::persons(conn, &missing),
+                    graph::involvement_kinds_held_by(
                         conn,
                         &p.subject,
                         &p.organisation,
                         &missing,
-                        &families,
-                        now,
-                    )
-                    .await?;
-                    Ok::<_, crate::store::StoreError>((memberships, held))
-                };
-                let (persons, (memberships, held), consents) = tokio::try_join!(
-                    graph::persons(conn, &missing),
-                    involvement,
+                        self.inner.now,
+                    ),
                     graph::consents(conn, &missing),
-                )?;
-                (persons, (memberships, held, consents))
+                )?
             } else {
-                (graph::persons(conn, &missing).await?, Default::default())
+                (
+                    graph::persons(conn, &missing).await?,
+                    Vec::new(),
+                    Vec::new(),
+                )
             };
             // Shield orders only for the shielded: no statement for a request that meets none.
             let shielded: Vec<PersonId> = persons
@@ -441,17 +435,10 @@ impl RequestGate {
                     .collect();
             for id in &missing {
                 let person = persons.iter().find(|x| x.id == *id);
-                let fams: BTreeSet<FamilyId> = memberships
-                    .iter()
-                    .filter(|m| m.person_id == *id)
-                    .map(|m| m.family_id)
-                    .collect();
                 let involvements = held
                     .iter()
-                    .filter(|i| {
-                        i.person_id == Some(*id) || i.family_id.is_some_and(|f| fams.contains(&f))
-                    })
-                    .map(|i| i.kind)
+                    .filter(|(p, _)| p == id)
+                    .map(|(_, kind)| *kind)
                     .collect();
                 cache.insert(
                     *id,

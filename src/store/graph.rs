@@ -19,8 +19,8 @@ use super::entity::{
 use super::error::StoreError;
 use crate::model::{
     Address, DataCategory, Fact, FactId, Family, FamilyId, FamilyKind, FamilyMember, Identifier,
-    IdentifierSystem, Involvement, OrganisationId, Person, PersonId, PersonName, Relationship,
-    RelationshipKind, Sex,
+    IdentifierSystem, Involvement, InvolvementKind, OrganisationId, Person, PersonId, PersonName,
+    Relationship, RelationshipKind, Sex,
 };
 
 fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
@@ -292,43 +292,72 @@ pub async fn involvements(
     rows.into_iter().map(involvement_from_row).collect()
 }
 
-/// The involvements a principal holds — personally, or through their organisation where the
-/// organisation holds it — with these persons or families, in force at `now`.
-pub async fn involvements_held_by(
+/// The kinds of the involvements in force at `now` that a principal holds (personally, or
+/// as their organisation where none is named) with each of these persons, directly or through
+/// a family the person belongs to: what need-to-know asks of every read, in one statement
+/// (the involvements of the persons, then of their families through their memberships).
+pub async fn involvement_kinds_held_by(
     conn: &impl ConnectionTrait,
     subject: &str,
     organisation: &OrganisationId,
     persons: &[PersonId],
-    families: &[FamilyId],
     now: DateTime<Utc>,
-) -> Result<Vec<Involvement>, StoreError> {
-    if persons.is_empty() && families.is_empty() {
+) -> Result<Vec<(PersonId, InvolvementKind)>, StoreError> {
+    use sea_orm::sea_query::UnionType;
+    if persons.is_empty() {
         return Ok(vec![]);
     }
-    let holder = Condition::any()
-        .add(involvements::Column::PrincipalSubject.eq(subject))
+    let held = Condition::all()
         .add(
-            Condition::all()
-                .add(involvements::Column::PrincipalSubject.is_null())
-                .add(involvements::Column::OrganisationId.eq(organisation.as_str())),
-        );
-    let subjects = Condition::any()
-        .add(involvements::Column::PersonId.is_in(uuids(persons)))
-        .add(involvements::Column::FamilyId.is_in(uuids(families)));
-    let in_force = Condition::all()
+            Condition::any()
+                .add(involvements::Column::PrincipalSubject.eq(subject))
+                .add(
+                    Condition::all()
+                        .add(involvements::Column::PrincipalSubject.is_null())
+                        .add(involvements::Column::OrganisationId.eq(organisation.as_str())),
+                ),
+        )
         .add(involvements::Column::StartedAt.lte(now))
         .add(
             Condition::any()
                 .add(involvements::Column::EndedAt.is_null())
                 .add(involvements::Column::EndedAt.gt(now)),
         );
-    let rows = involvements::Entity::find()
-        .filter(holder)
-        .filter(subjects)
-        .filter(in_force)
-        .all(conn)
-        .await?;
-    rows.into_iter().map(involvement_from_row).collect()
+    let direct = Query::select()
+        .column((involvements::Entity, involvements::Column::PersonId))
+        .column((involvements::Entity, involvements::Column::Kind))
+        .from(involvements::Entity)
+        .cond_where(
+            held.clone()
+                .add(involvements::Column::PersonId.is_in(uuids(persons))),
+        )
+        .to_owned();
+    let through_families = Query::select()
+        .column((family_members::Entity, family_members::Column::PersonId))
+        .column((involvements::Entity, involvements::Column::Kind))
+        .from(family_members::Entity)
+        .inner_join(
+            involvements::Entity,
+            Expr::col((involvements::Entity, involvements::Column::FamilyId))
+                .equals((family_members::Entity, family_members::Column::FamilyId)),
+        )
+        .cond_where(held.add(family_members::Column::PersonId.is_in(uuids(persons))))
+        .union(UnionType::All, direct)
+        .to_owned();
+    let stmt = StatementBuilder::build(&through_families, &conn.get_database_backend());
+    let corrupt = |column| StoreError::Corrupt {
+        table: "involvements",
+        column,
+    };
+    conn.query_all_raw(stmt)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let person: Uuid = row.try_get_by_index(0).map_err(|_| corrupt("person_id"))?;
+            let kind: String = row.try_get_by_index(1).map_err(|_| corrupt("kind"))?;
+            Ok((PersonId(person), kind.parse().map_err(|_| corrupt("kind"))?))
+        })
+        .collect()
 }
 
 /// How many facts of one category from one organisation a person has: the unit the gate

@@ -358,6 +358,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let client = reqwest::Client::new();
     let per_round = args.requests.div_ceil(args.rounds);
     let mut wall = [Duration::ZERO; 2];
+    // SQL statements each mode ran (the log's appends included).
+    let mut sql = [0u64; 2];
     let mut results: [Vec<(Duration, Option<usize>)>; 2] = [Vec::new(), Vec::new()];
     for url in &urls {
         whole_child_load(
@@ -382,6 +384,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
                 continue;
             }
             let started = Instant::now();
+            let statements = store.stats().statements();
             let r = whole_child_load(
                 &client,
                 &urls[mode],
@@ -392,6 +395,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             )
             .await;
             wall[mode] += started.elapsed();
+            sql[mode] += store.stats().statements() - statements;
             results[mode].extend(r);
         }
     }
@@ -413,11 +417,12 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         lat.sort_unstable();
         rps[mode] = results[mode].len() as f64 / wall[mode].as_secs_f64();
         println!(
-            "whole-child {name}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} facts per response, {} failed",
+            "whole-child {name}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} facts per response, {:.1} SQL statements per request, {} failed",
             rps[mode],
             percentile(&lat, 50.0).as_secs_f64() * 1e3,
             percentile(&lat, 99.0).as_secs_f64() * 1e3,
             ok.iter().sum::<usize>() as f64 / ok.len().max(1) as f64,
+            sql[mode] as f64 / results[mode].len() as f64,
             results[mode].len() - ok.len(),
         );
     }
