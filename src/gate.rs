@@ -400,12 +400,12 @@ impl RequestGate {
             .collect();
         if !missing.is_empty() {
             let conn = self.inner.store.conn();
-            // Persons, the involvements the principal holds with them and their consents:
-            // three statements in flight at once.
+            // Persons with their consents, and the involvements the principal holds with
+            // them: two statements in flight at once.
             let (persons, held, consents) = if self.inner.enforce {
                 let p = self.principal();
-                tokio::try_join!(
-                    graph::persons(conn, &missing),
+                let ((persons, consents), held) = tokio::try_join!(
+                    graph::persons_with_consents(conn, &missing),
                     graph::involvement_kinds_held_by(
                         conn,
                         &p.subject,
@@ -413,8 +413,8 @@ impl RequestGate {
                         &missing,
                         self.inner.now,
                     ),
-                    graph::consents(conn, &missing),
-                )?
+                )?;
+                (persons, held, consents)
             } else {
                 (
                     graph::persons(conn, &missing).await?,

@@ -637,42 +637,60 @@ pub fn family_ids(memberships: &[FamilyMember]) -> Vec<FamilyId> {
         .collect()
 }
 
-/// Consent records about persons, any state, oldest first.
-pub async fn consents(
+fn consent_from_row(
+    r: super::entity::consents::Model,
+) -> Result<crate::model::Consent, StoreError> {
+    let corrupt = |column| StoreError::Corrupt {
+        table: "consents",
+        column,
+    };
+    Ok(crate::model::Consent {
+        id: r.id,
+        person_id: PersonId(r.person_id),
+        state: crate::model::ConsentState::parse(&r.state).ok_or(corrupt("state"))?,
+        given_by: r.given_by,
+        purposes: serde_json::from_value(r.purposes).map_err(|_| corrupt("purposes"))?,
+        categories: serde_json::from_value(r.categories).map_err(|_| corrupt("categories"))?,
+        organisations: serde_json::from_value(r.organisations)
+            .map_err(|_| corrupt("organisations"))?,
+        recorded_by: r.recorded_by,
+        recorded_at: r.recorded_at,
+        expires_at: r.expires_at,
+    })
+}
+
+/// Persons by id with their consents (oldest recorded first), in one statement: what the
+/// gate needs of each subject besides the involvements held with them.
+pub async fn persons_with_consents(
     conn: &impl ConnectionTrait,
     ids: &[PersonId],
-) -> Result<Vec<crate::model::Consent>, StoreError> {
+) -> Result<(Vec<Person>, Vec<crate::model::Consent>), StoreError> {
     use super::entity::consents;
+    use sea_orm::JoinType;
     if ids.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
-    let rows = consents::Entity::find()
-        .filter(consents::Column::PersonId.is_in(uuids(ids)))
+    let consent_of = consents::Entity::belongs_to(persons::Entity)
+        .from(consents::Column::PersonId)
+        .to(persons::Column::Id);
+    let rows = persons::Entity::find()
+        .join_rev(JoinType::LeftJoin, consent_of.into())
+        .select_also(consents::Entity)
+        .filter(persons::Column::Id.is_in(uuids(ids)))
         .order_by_asc(consents::Column::RecordedAt)
         .all(conn)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            let corrupt = |column| StoreError::Corrupt {
-                table: "consents",
-                column,
-            };
-            Ok(crate::model::Consent {
-                id: r.id,
-                person_id: PersonId(r.person_id),
-                state: crate::model::ConsentState::parse(&r.state).ok_or(corrupt("state"))?,
-                given_by: r.given_by,
-                purposes: serde_json::from_value(r.purposes).map_err(|_| corrupt("purposes"))?,
-                categories: serde_json::from_value(r.categories)
-                    .map_err(|_| corrupt("categories"))?,
-                organisations: serde_json::from_value(r.organisations)
-                    .map_err(|_| corrupt("organisations"))?,
-                recorded_by: r.recorded_by,
-                recorded_at: r.recorded_at,
-                expires_at: r.expires_at,
-            })
-        })
-        .collect()
+    let mut persons: Vec<Person> = Vec::with_capacity(ids.len());
+    let mut consents = Vec::new();
+    for (person, consent) in rows {
+        if !persons.iter().any(|p| p.id.0 == person.id) {
+            persons.push(person_from_row(person));
+        }
+        if let Some(c) = consent {
+            consents.push(consent_from_row(c)?);
+        }
+    }
+    Ok((persons, consents))
 }
 
 /// Organisations by id (not personal data).
