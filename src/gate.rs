@@ -400,21 +400,19 @@ impl RequestGate {
             .collect();
         if !missing.is_empty() {
             let conn = self.inner.store.conn();
-            // Persons with their consents, and the involvements the principal holds with
-            // them: two statements in flight at once.
+            // Persons, their consents and the involvements the principal holds with them,
+            // in one statement.
             let (persons, held, consents) = if self.inner.enforce {
                 let p = self.principal();
-                let ((persons, consents), held) = tokio::try_join!(
-                    graph::persons_with_consents(conn, &missing),
-                    graph::involvement_kinds_held_by(
-                        conn,
-                        &p.subject,
-                        &p.organisation,
-                        &missing,
-                        self.inner.now,
-                    ),
-                )?;
-                (persons, held, consents)
+                let rows = graph::subject_rows(
+                    conn,
+                    &missing,
+                    &p.subject,
+                    &p.organisation,
+                    self.inner.now,
+                )
+                .await?;
+                (rows.persons, rows.held, rows.consents)
             } else {
                 (
                     graph::persons(conn, &missing).await?,

@@ -292,74 +292,6 @@ pub async fn involvements(
     rows.into_iter().map(involvement_from_row).collect()
 }
 
-/// The kinds of the involvements in force at `now` that a principal holds (personally, or
-/// as their organisation where none is named) with each of these persons, directly or through
-/// a family the person belongs to: what need-to-know asks of every read, in one statement
-/// (the involvements of the persons, then of their families through their memberships).
-pub async fn involvement_kinds_held_by(
-    conn: &impl ConnectionTrait,
-    subject: &str,
-    organisation: &OrganisationId,
-    persons: &[PersonId],
-    now: DateTime<Utc>,
-) -> Result<Vec<(PersonId, InvolvementKind)>, StoreError> {
-    use sea_orm::sea_query::UnionType;
-    if persons.is_empty() {
-        return Ok(vec![]);
-    }
-    let held = Condition::all()
-        .add(
-            Condition::any()
-                .add(involvements::Column::PrincipalSubject.eq(subject))
-                .add(
-                    Condition::all()
-                        .add(involvements::Column::PrincipalSubject.is_null())
-                        .add(involvements::Column::OrganisationId.eq(organisation.as_str())),
-                ),
-        )
-        .add(involvements::Column::StartedAt.lte(now))
-        .add(
-            Condition::any()
-                .add(involvements::Column::EndedAt.is_null())
-                .add(involvements::Column::EndedAt.gt(now)),
-        );
-    let direct = Query::select()
-        .column((involvements::Entity, involvements::Column::PersonId))
-        .column((involvements::Entity, involvements::Column::Kind))
-        .from(involvements::Entity)
-        .cond_where(
-            held.clone()
-                .add(involvements::Column::PersonId.is_in(uuids(persons))),
-        )
-        .to_owned();
-    let through_families = Query::select()
-        .column((family_members::Entity, family_members::Column::PersonId))
-        .column((involvements::Entity, involvements::Column::Kind))
-        .from(family_members::Entity)
-        .inner_join(
-            involvements::Entity,
-            Expr::col((involvements::Entity, involvements::Column::FamilyId))
-                .equals((family_members::Entity, family_members::Column::FamilyId)),
-        )
-        .cond_where(held.add(family_members::Column::PersonId.is_in(uuids(persons))))
-        .union(UnionType::All, direct)
-        .to_owned();
-    let stmt = StatementBuilder::build(&through_families, &conn.get_database_backend());
-    let corrupt = |column| StoreError::Corrupt {
-        table: "involvements",
-        column,
-    };
-    conn.query_all_raw(stmt)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let person: Uuid = row.try_get_by_index(0).map_err(|_| corrupt("person_id"))?;
-            let kind: String = row.try_get_by_index(1).map_err(|_| corrupt("kind"))?;
-            Ok((PersonId(person), kind.parse().map_err(|_| corrupt("kind"))?))
-        })
-        .collect()
-}
-
 /// How many facts of one category from one organisation a person has: the unit the gate
 /// decides on for fact lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -659,38 +591,124 @@ fn consent_from_row(
     })
 }
 
-/// Persons by id with their consents (oldest recorded first), in one statement: what the
-/// gate needs of each subject besides the involvements held with them.
-pub async fn persons_with_consents(
+/// What the gate needs of each subject, read in one statement: the persons, their consents
+/// (oldest recorded first), and the kinds of the involvements in force at `now` that a
+/// principal holds (personally, or as their organisation where none is named) with each,
+/// directly or through a family the person belongs to.
+pub struct SubjectRows {
+    pub persons: Vec<Person>,
+    pub consents: Vec<crate::model::Consent>,
+    pub held: Vec<(PersonId, InvolvementKind)>,
+}
+
+/// Reads [`SubjectRows`]: persons left-joined to their consents, with the involvements held
+/// with each as two correlated aggregates (direct, and through families).
+pub async fn subject_rows(
     conn: &impl ConnectionTrait,
     ids: &[PersonId],
-) -> Result<(Vec<Person>, Vec<crate::model::Consent>), StoreError> {
+    subject: &str,
+    organisation: &OrganisationId,
+    now: DateTime<Utc>,
+) -> Result<SubjectRows, StoreError> {
     use super::entity::consents;
-    use sea_orm::JoinType;
+    use sea_orm::{JoinType, QueryTrait};
     if ids.is_empty() {
-        return Ok((vec![], vec![]));
+        return Ok(SubjectRows {
+            persons: vec![],
+            consents: vec![],
+            held: vec![],
+        });
     }
+    let backend = conn.get_database_backend();
+    // Kinds are snake_case words, so a comma separates them unambiguously.
+    let kinds = Expr::cust(match backend {
+        sea_orm::DbBackend::Postgres => r#"string_agg("involvements"."kind", ',')"#,
+        _ => r#"group_concat("involvements"."kind", ',')"#,
+    });
+    let held = Condition::all()
+        .add(
+            Condition::any()
+                .add(involvements::Column::PrincipalSubject.eq(subject))
+                .add(
+                    Condition::all()
+                        .add(involvements::Column::PrincipalSubject.is_null())
+                        .add(involvements::Column::OrganisationId.eq(organisation.as_str())),
+                ),
+        )
+        .add(involvements::Column::StartedAt.lte(now))
+        .add(
+            Condition::any()
+                .add(involvements::Column::EndedAt.is_null())
+                .add(involvements::Column::EndedAt.gt(now)),
+        );
+    let direct = Query::select()
+        .expr(kinds.clone())
+        .from(involvements::Entity)
+        .cond_where(
+            held.clone().add(
+                Expr::col((involvements::Entity, involvements::Column::PersonId))
+                    .equals((persons::Entity, persons::Column::Id)),
+            ),
+        )
+        .to_owned();
+    let through_families = Query::select()
+        .expr(kinds)
+        .from(family_members::Entity)
+        .inner_join(
+            involvements::Entity,
+            Expr::col((involvements::Entity, involvements::Column::FamilyId))
+                .equals((family_members::Entity, family_members::Column::FamilyId)),
+        )
+        .cond_where(
+            held.add(
+                Expr::col((family_members::Entity, family_members::Column::PersonId))
+                    .equals((persons::Entity, persons::Column::Id)),
+            ),
+        )
+        .to_owned();
     let consent_of = consents::Entity::belongs_to(persons::Entity)
         .from(consents::Column::PersonId)
         .to(persons::Column::Id);
-    let rows = persons::Entity::find()
+    let stmt = persons::Entity::find()
         .join_rev(JoinType::LeftJoin, consent_of.into())
         .select_also(consents::Entity)
+        .expr_as(Expr::SubQuery(None, Box::new(direct.into())), "held_direct")
+        .expr_as(
+            Expr::SubQuery(None, Box::new(through_families.into())),
+            "held_through_families",
+        )
         .filter(persons::Column::Id.is_in(uuids(ids)))
         .order_by_asc(consents::Column::RecordedAt)
-        .all(conn)
-        .await?;
-    let mut persons: Vec<Person> = Vec::with_capacity(ids.len());
-    let mut consents = Vec::new();
-    for (person, consent) in rows {
-        if !persons.iter().any(|p| p.id.0 == person.id) {
-            persons.push(person_from_row(person));
+        .build(backend);
+    let mut out = SubjectRows {
+        persons: Vec::with_capacity(ids.len()),
+        consents: Vec::new(),
+        held: Vec::new(),
+    };
+    let corrupt = |column| StoreError::Corrupt {
+        table: "involvements",
+        column,
+    };
+    for row in conn.query_all_raw(stmt).await? {
+        let person = persons::Model::from_query_result(&row, "A_")?;
+        if let Some(c) = super::entity::consents::Model::from_query_result_optional(&row, "B_")? {
+            out.consents.push(consent_from_row(c)?);
         }
-        if let Some(c) = consent {
-            consents.push(consent_from_row(c)?);
+        if out.persons.iter().any(|p| p.id.0 == person.id) {
+            continue;
         }
+        for column in ["held_direct", "held_through_families"] {
+            let kinds: Option<String> = row.try_get("", column)?;
+            for kind in kinds.iter().flat_map(|k| k.split(',')) {
+                out.held.push((
+                    PersonId(person.id),
+                    kind.parse().map_err(|_| corrupt("kind"))?,
+                ));
+            }
+        }
+        out.persons.push(person_from_row(person));
     }
-    Ok((persons, consents))
+    Ok(out)
 }
 
 /// Organisations by id (not personal data).
