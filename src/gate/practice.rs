@@ -25,6 +25,18 @@ use crate::practice::referrals::{
 use crate::store::practice::{self as rows, QueueFilter};
 use crate::store::{begin_write, load};
 
+/// The value of a lookup that found something the caller may work on; otherwise returns from
+/// the caller with `None` (nothing has that id) or the refusal.
+macro_rules! or_return {
+    ($found:expr) => {
+        match $found {
+            None => return Ok(None),
+            Some(Err(refused)) => return Ok(Some(Err(refused))),
+            Some(Ok(found)) => found,
+        }
+    };
+}
+
 const REFERRAL: DataCategory = DataCategory::SocialCareContactReferral;
 const ASSESSMENT: DataCategory = DataCategory::EarlyHelpAssessment;
 const PLAN: DataCategory = DataCategory::EarlyHelpPlan;
@@ -577,11 +589,7 @@ impl RequestGate {
         needs: String,
     ) -> Result<Option<Gated<AssessmentRead>>, GateError> {
         check_text("needs", &needs)?;
-        let a = match self.open_assessment(id, ASSESSMENT).await? {
-            None => return Ok(None),
-            Some(Err(d)) => return Ok(Some(Err(d))),
-            Some(Ok(a)) => a,
-        };
+        let a = or_return!(self.open_assessment(id, ASSESSMENT).await?);
         let t = self.transition("updated", serde_json::json!({ "field": "needs" }));
         let txn = begin_write(self.inner.store.conn()).await?;
         rows::update_needs(&txn, id, &needs, self.inner.now).await?;
@@ -601,11 +609,7 @@ impl RequestGate {
     ) -> Result<Option<Gated<AssessmentRead>>, GateError> {
         check_text("action", &action)?;
         check_text("owner", &owner)?;
-        let a = match self.open_assessment(id, PLAN).await? {
-            None => return Ok(None),
-            Some(Err(d)) => return Ok(Some(Err(d))),
-            Some(Ok(a)) => a,
-        };
+        let a = or_return!(self.open_assessment(id, PLAN).await?);
         let row = PlanAction {
             id: Uuid::now_v7(),
             assessment: id,
@@ -636,11 +640,7 @@ impl RequestGate {
         organisation: OrganisationId,
     ) -> Result<Option<Gated<AssessmentRead>>, GateError> {
         check_text("subject", &subject)?;
-        let a = match self.open_assessment(id, PLAN).await? {
-            None => return Ok(None),
-            Some(Err(d)) => return Ok(Some(Err(d))),
-            Some(Ok(a)) => a,
-        };
+        let a = or_return!(self.open_assessment(id, PLAN).await?);
         if a.lead.as_ref().is_some_and(|l| l.subject == subject) {
             return Err(GateError::Invalid(
                 "that practitioner is the lead professional already".into(),
@@ -685,11 +685,7 @@ impl RequestGate {
         id: Uuid,
         outcome: AssessmentOutcome,
     ) -> Result<Option<Gated<AssessmentRead>>, GateError> {
-        let a = match self.open_assessment(id, ASSESSMENT).await? {
-            None => return Ok(None),
-            Some(Err(d)) => return Ok(Some(Err(d))),
-            Some(Ok(a)) => a,
-        };
+        let a = or_return!(self.open_assessment(id, ASSESSMENT).await?);
         let now = self.inner.now;
         let by = self.principal().subject.clone();
         let t = self.transition(
