@@ -19,6 +19,7 @@ pub mod progress;
 pub mod registry;
 pub mod relink;
 pub mod retry;
+pub mod timing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -107,6 +108,8 @@ pub struct Engine {
     linkage: crate::config::LinkageConfig,
     /// The indicator sets re-evaluated for the persons a run touched.
     indicators: Arc<crate::practice::indicators::IndicatorSets>,
+    /// Where the engine's runs spent their time.
+    timings: Arc<timing::Timings>,
 }
 
 impl Engine {
@@ -117,6 +120,7 @@ impl Engine {
             link_lock: Arc::new(tokio::sync::Mutex::new(apply::LinkState::default())),
             linkage: crate::config::LinkageConfig::default(),
             indicators: Arc::default(),
+            timings: Arc::default(),
         }
     }
 
@@ -130,6 +134,11 @@ impl Engine {
     pub fn with_linkage(mut self, linkage: crate::config::LinkageConfig) -> Self {
         self.linkage = linkage;
         self
+    }
+
+    /// Where the engine's runs have spent their time, stage by stage.
+    pub fn timings(&self) -> &timing::Timings {
+        &self.timings
     }
 
     /// The store.
@@ -226,9 +235,11 @@ impl Engine {
             let mut cursor = cursor;
             let mut last_pull: Option<Instant> = None;
             loop {
+                let started = Instant::now();
                 let pulled = self
                     .paced_pull(c, cursor.as_ref(), &mut last_pull, &retries, progress)
                     .await;
+                self.timings.lap(timing::Stage::Pull, started);
                 let next = match &pulled {
                     Ok(b) => b.next.clone(),
                     Err(_) => None,
@@ -279,6 +290,7 @@ impl Engine {
                     &mut run,
                     &self.link_lock,
                     &self.linkage,
+                    &self.timings,
                 )
                 .await?;
                 progress.batch(&c.spec.id, &run);
@@ -289,8 +301,13 @@ impl Engine {
         };
         let ((), mut outcome) = tokio::join!(producer, consumer);
         // What the committed batches touched, whether the run went on to fail or not.
-        if let Err(e) =
-            apply::rebuild_families(&self.store, &self.link_lock, &self.indicators).await
+        if let Err(e) = apply::rebuild_families(
+            &self.store,
+            &self.link_lock,
+            &self.indicators,
+            &self.timings,
+        )
+        .await
             && outcome.is_ok()
         {
             outcome = Err(e);
@@ -344,6 +361,7 @@ impl Engine {
                         &mut run,
                         &self.link_lock,
                         &self.linkage,
+                        &self.timings,
                     )
                     .await?;
                     if run.quarantined == 0 {

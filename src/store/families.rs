@@ -449,13 +449,25 @@ pub async fn enqueue(
 /// The most queued persons one rebuild takes.
 const DRAIN_CHUNK: u64 = 5_000;
 
+/// What a drain did, and how long its two halves took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Drained {
+    /// Persons taken from the queue.
+    pub persons: u64,
+    /// Time spent rebuilding groups (with reading and emptying the queue, and committing).
+    pub rebuild: std::time::Duration,
+    /// Time spent re-evaluating indicators.
+    pub indicators: std::time::Duration,
+}
+
 /// Rebuilds the groups of every queued person and re-evaluates their indicators of need, a
-/// chunk per transaction, and empties the queue. Returns how many persons it took.
+/// chunk per transaction, and empties the queue.
 pub async fn drain(
     conn: &sea_orm::DatabaseConnection,
     sets: &crate::practice::indicators::IndicatorSets,
-) -> Result<u64, StoreError> {
-    let mut done = 0;
+) -> Result<Drained, StoreError> {
+    let mut done = Drained::default();
+    let mut lap = std::time::Instant::now();
     loop {
         let txn = super::begin_write(conn).await?;
         let ids: Vec<Uuid> = family_queue::Entity::find()
@@ -467,17 +479,22 @@ pub async fn drain(
             .await?;
         if ids.is_empty() {
             txn.commit().await?;
+            done.rebuild += lap.elapsed();
             return Ok(done);
         }
         let persons: Vec<PersonId> = ids.iter().copied().map(PersonId).collect();
         let now = Utc::now();
         rebuild(&txn, &persons, now).await?;
+        let refreshing = std::time::Instant::now();
+        done.rebuild += refreshing - lap;
         super::indicators::refresh(&txn, sets, &persons, now).await?;
+        lap = std::time::Instant::now();
+        done.indicators += lap - refreshing;
         family_queue::Entity::delete_many()
             .filter(family_queue::Column::PersonId.is_in(ids.iter().copied()))
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        done += ids.len() as u64;
+        done.persons += ids.len() as u64;
     }
 }

@@ -7,6 +7,7 @@ use kinship_connector_sdk::{Batch, SourceRecord};
 use uuid::Uuid;
 
 use super::derive::{self, Checked, Rows};
+use super::timing::{Stage, Timings};
 use super::{Running, SyncError};
 use crate::config::LinkageConfig;
 use crate::linkage::probabilistic::{Field, PairScore, Record, Scorer};
@@ -280,7 +281,9 @@ pub async fn batch(
     run: &mut Run,
     link_lock: &tokio::sync::Mutex<LinkState>,
     linkage_config: &LinkageConfig,
+    timings: &Timings,
 ) -> Result<(), SyncError> {
+    let mut lap = std::time::Instant::now();
     let connector = c.spec.id.as_str();
     let now = Utc::now();
     let conn = store.conn();
@@ -358,7 +361,9 @@ pub async fn batch(
 
     // Link records that have no person yet, holding the linkage lock until the transaction
     // commits. Across hub processes on PostgreSQL an advisory lock does the same.
+    lap = timings.lap(Stage::Classify, lap);
     let mut linking = link_lock.lock().await;
+    lap = timings.lap(Stage::LockWait, lap);
     let txn = crate::store::begin_write(conn).await?;
     if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres {
         use sea_orm::ConnectionTrait;
@@ -501,6 +506,7 @@ pub async fn batch(
         }
     }
 
+    lap = timings.lap(Stage::Link, lap);
     let organisations: Vec<_> = work
         .iter()
         .map(|w| w.checked.organisation.clone())
@@ -698,7 +704,9 @@ pub async fn batch(
     }
     run.quarantined += i64::try_from(quarantine.len()).unwrap_or(i64::MAX);
     rows::save_run(&txn, run).await?;
+    lap = timings.lap(Stage::Write, lap);
     txn.commit().await?;
+    timings.lap(Stage::Commit, lap);
     linking.persons = Some(persons_held + new_persons.len() as u64);
     Ok(())
 }
@@ -709,7 +717,11 @@ pub(super) async fn rebuild_families(
     store: &Store,
     link_lock: &tokio::sync::Mutex<LinkState>,
     indicators: &crate::practice::indicators::IndicatorSets,
+    timings: &Timings,
 ) -> Result<u64, SyncError> {
     let _linking = link_lock.lock().await;
-    Ok(crate::store::families::drain(store.conn(), indicators).await?)
+    let drained = crate::store::families::drain(store.conn(), indicators).await?;
+    timings.add(Stage::Families, drained.rebuild);
+    timings.add(Stage::Indicators, drained.indicators);
+    Ok(drained.persons)
 }

@@ -121,10 +121,12 @@ struct Phase {
     changed: i64,
     seconds: f64,
     peak: Option<u64>,
+    stages: Vec<(crate::sync::timing::Stage, std::time::Duration)>,
 }
 
 async fn phase(engine: &Engine, connectors: &[Arc<Running>]) -> Result<Phase, CliError> {
     reset_peak();
+    engine.timings().reset();
     let started = Instant::now();
     // One task per connector, so their parsing spreads over the runtime's threads.
     let mut tasks = tokio::task::JoinSet::new();
@@ -147,7 +149,21 @@ async fn phase(engine: &Engine, connectors: &[Arc<Running>]) -> Result<Phase, Cl
         changed: runs.iter().map(|r| r.new + r.changed).sum(),
         seconds: started.elapsed().as_secs_f64(),
         peak: peak_rss(),
+        stages: engine.timings().snapshot(),
     })
+}
+
+/// One line per stage: seconds summed over the connectors' tasks (pulling overlaps with
+/// writing, so the stages add up to more than the phase's wall time).
+fn print_stages(label: &str, p: &Phase) {
+    for (stage, d) in &p.stages {
+        println!(
+            "{label}: stage {}: {:.2} s ({:.1} us/record)",
+            stage.name(),
+            d.as_secs_f64(),
+            1e6 * d.as_secs_f64() / p.records.max(1) as f64
+        );
+    }
 }
 
 fn mib(bytes: Option<u64>) -> String {
@@ -252,6 +268,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     );
     println!("initial load: {:.0} records/s", rate(&initial));
     println!("initial load: peak memory {}", mib(initial.peak));
+    print_stages("initial load", &initial);
     println!(
         "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
         incremental.records, incremental.changed, incremental.seconds
@@ -261,6 +278,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         rate(&incremental)
     );
     println!("incremental sync: peak memory {}", mib(incremental.peak));
+    print_stages("incremental sync", &incremental);
     println!(
         "incremental sync: {:.1}% of the initial load's time for {:.1}% of its records",
         100.0 * incremental.seconds / initial.seconds.max(1e-9),
