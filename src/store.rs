@@ -383,8 +383,14 @@ async fn attach_log(
         .bind(log.to_string_lossy().into_owned())
         .execute(&mut *conn)
         .await?;
-    conn.execute("PRAGMA log.journal_mode = WAL; PRAGMA log.synchronous = NORMAL")
-        .await?;
+    // The log is appended to and read back rarely (verification, the board's pages): pages
+    // come by read() rather than a memory map that each append would have every other
+    // connection to the log remap.
+    conn.execute(
+        "PRAGMA log.journal_mode = WAL; PRAGMA log.synchronous = NORMAL; \
+         PRAGMA log.mmap_size = 0",
+    )
+    .await?;
     Ok(())
 }
 
