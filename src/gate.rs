@@ -357,6 +357,14 @@ impl RequestGate {
         &self.inner.info.principal
     }
 
+    /// Whether the caller holds one of these roles (named as configured).
+    fn holds_one_of(&self, roles: &[String]) -> bool {
+        self.principal()
+            .roles
+            .iter()
+            .any(|r| roles.iter().any(|x| x == r.as_str()))
+    }
+
     /// The indicator sets in force for this request.
     pub fn indicator_sets(&self) -> Arc<IndicatorSets> {
         self.inner.gate.indicator_sets()

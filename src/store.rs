@@ -130,7 +130,7 @@ impl Store {
     /// statistics: for a writer that must not wait behind readers for a pooled connection.
     /// An in-memory SQLite database cannot be opened twice, so it shares this pool.
     pub async fn dedicated(&self, connections: u32) -> Result<Self, StoreError> {
-        if self.options.url.contains(":memory:") || self.options.url.contains("mode=memory") {
+        if in_memory(&self.options.url) {
             return Ok(self.clone());
         }
         let mut options = (*self.options).clone();
@@ -141,7 +141,7 @@ impl Store {
     /// The same database through a pool of its own of `connections`, counted apart: for a
     /// background worker whose polling must not show in the server's statement counts.
     pub async fn separate(&self, connections: u32) -> Result<Self, StoreError> {
-        if self.options.url.contains(":memory:") || self.options.url.contains("mode=memory") {
+        if in_memory(&self.options.url) {
             return Ok(self.clone());
         }
         let mut options = (*self.options).clone();
@@ -329,10 +329,7 @@ impl Store {
 
 /// The file of a `sqlite:` URL (`None` for PostgreSQL or an in-memory database).
 fn sqlite_file_of(url: &str) -> Option<PathBuf> {
-    if Backend::of_url(url) != Some(Backend::Sqlite)
-        || url.contains(":memory:")
-        || url.contains("mode=memory")
-    {
+    if Backend::of_url(url) != Some(Backend::Sqlite) || in_memory(url) {
         return None;
     }
     let rest = url.strip_prefix("sqlite:")?;
@@ -370,6 +367,23 @@ pub fn sqlite_files(db: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// A read-only connection straight to a SQLite file, for a blocking reader that scans it in
+/// one pass (the indicator refresh, `audit verify`), waiting out a writer's lock.
+pub(crate) fn open_read_only(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// Whether a `sqlite:` URL names an in-memory database, which cannot be opened twice.
+fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// Attaches the access log's file to a new connection as `log`, creating it if missing, in

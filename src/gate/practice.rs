@@ -143,12 +143,7 @@ impl RequestGate {
 
     fn require_front_door(&self, operation: &str) -> Result<(), GateError> {
         let roles = &self.practice().front_door_roles;
-        if self
-            .principal()
-            .roles
-            .iter()
-            .any(|r| roles.iter().any(|x| x == r.as_str()))
-        {
+        if self.holds_one_of(roles) {
             Ok(())
         } else {
             Err(GateError::Forbidden(format!(

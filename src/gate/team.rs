@@ -185,12 +185,7 @@ impl RequestGate {
 
     fn require_shield_role(&self) -> Result<(), GateError> {
         let roles = &self.inner.gate.practice().shield_roles;
-        if self
-            .principal()
-            .roles
-            .iter()
-            .any(|r| roles.iter().any(|x| x == r.as_str()))
-        {
+        if self.holds_one_of(roles) {
             Ok(())
         } else {
             Err(GateError::Forbidden(format!(

@@ -595,6 +595,7 @@ fn consent_from_row(
 /// (oldest recorded first), and the kinds of the involvements in force at `now` that a
 /// principal holds (personally, or as their organisation where none is named) with each,
 /// directly or through a family the person belongs to.
+#[derive(Default)]
 pub struct SubjectRows {
     pub persons: Vec<Person>,
     pub consents: Vec<crate::model::Consent>,
@@ -613,11 +614,7 @@ pub async fn subject_rows(
     use super::entity::consents;
     use sea_orm::{JoinType, QueryTrait};
     if ids.is_empty() {
-        return Ok(SubjectRows {
-            persons: vec![],
-            consents: vec![],
-            held: vec![],
-        });
+        return Ok(SubjectRows::default());
     }
     let backend = conn.get_database_backend();
     // Kinds are snake_case words, so a comma separates them unambiguously.

@@ -230,13 +230,8 @@ fn scan_file(
     now: DateTime<Utc>,
     mut chunk: impl FnMut(Vec<PersonId>, Vec<Hit>) -> bool,
 ) -> Result<(), StoreError> {
-    use rusqlite::OpenFlags;
     use rusqlite::types::ValueRef;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let conn = super::open_read_only(path)?;
     // One pass over most of the file: map it rather than copy each page through a read call.
     // The mapping is of the file (shared, clean pages), gone when the pass ends.
     conn.pragma_update(None, "mmap_size", 4_i64 << 30)?;

@@ -263,13 +263,8 @@ pub fn scan_sqlite_file(
     to_seq: i64,
     mut visit: impl FnMut(&BorrowedRow<'_>),
 ) -> Result<(), StoreError> {
-    use rusqlite::OpenFlags;
     use rusqlite::types::ValueRef;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let conn = super::open_read_only(path)?;
     let mut stmt = conn.prepare(
         "SELECT seq, id, at, request_id, client_addr, principal_subject, principal_organisation, \
          principal_roles, purpose, justification, break_glass, operation_name, \

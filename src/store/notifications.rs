@@ -461,21 +461,35 @@ pub async fn claim(
     Ok(res.rows_affected == 1)
 }
 
+/// No lease: the delivery is free for the next worker that claims it.
+const NO_LEASE: Option<DateTime<Utc>> = None;
+
+/// Sets columns of one delivery.
+async fn set_delivery(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    columns: Vec<(deliveries::Column, sea_orm::Value)>,
+) -> Result<(), StoreError> {
+    let mut update = deliveries::Entity::update_many().filter(deliveries::Column::Id.eq(id));
+    for (column, value) in columns {
+        update = update.col_expr(column, sea_orm::sea_query::Expr::value(value));
+    }
+    update.exec(conn).await?;
+    Ok(())
+}
+
 /// Records that the release of a delivery was logged.
 pub async fn mark_released(
     conn: &impl ConnectionTrait,
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::ReleasedAt,
-            sea_orm::sea_query::Expr::value(Some(at)),
-        )
-        .filter(deliveries::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    set_delivery(
+        conn,
+        id,
+        vec![(deliveries::Column::ReleasedAt, Some(at).into())],
+    )
+    .await
 }
 
 /// Records a failed attempt and when to try again, and gives up the lease.
@@ -486,27 +500,17 @@ pub async fn mark_failed(
     next: DateTime<Utc>,
     error: &str,
 ) -> Result<(), StoreError> {
-    deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::Attempts,
-            sea_orm::sea_query::Expr::value(attempts),
-        )
-        .col_expr(
-            deliveries::Column::NextAttemptAt,
-            sea_orm::sea_query::Expr::value(next),
-        )
-        .col_expr(
-            deliveries::Column::LastError,
-            sea_orm::sea_query::Expr::value(Some(error.to_owned())),
-        )
-        .col_expr(
-            deliveries::Column::LeaseUntil,
-            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(deliveries::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    set_delivery(
+        conn,
+        id,
+        vec![
+            (deliveries::Column::Attempts, attempts.into()),
+            (deliveries::Column::NextAttemptAt, next.into()),
+            (deliveries::Column::LastError, Some(error.to_owned()).into()),
+            (deliveries::Column::LeaseUntil, NO_LEASE.into()),
+        ],
+    )
+    .await
 }
 
 /// Records the end of a delivery: acknowledged, or refused by the gate.
@@ -518,27 +522,17 @@ pub async fn mark_done(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let delivered = (status == DeliveryStatus::Delivered).then_some(at);
-    deliveries::Entity::update_many()
-        .col_expr(
-            deliveries::Column::Status,
-            sea_orm::sea_query::Expr::value(status.as_str()),
-        )
-        .col_expr(
-            deliveries::Column::Attempts,
-            sea_orm::sea_query::Expr::value(attempts),
-        )
-        .col_expr(
-            deliveries::Column::DeliveredAt,
-            sea_orm::sea_query::Expr::value(delivered),
-        )
-        .col_expr(
-            deliveries::Column::LeaseUntil,
-            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(deliveries::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    set_delivery(
+        conn,
+        id,
+        vec![
+            (deliveries::Column::Status, status.as_str().into()),
+            (deliveries::Column::Attempts, attempts.into()),
+            (deliveries::Column::DeliveredAt, delivered.into()),
+            (deliveries::Column::LeaseUntil, NO_LEASE.into()),
+        ],
+    )
+    .await
 }
 
 /// Every delivery of the notifications about one fact (for the board and tests).
