@@ -234,20 +234,12 @@ impl RequestGate {
         );
         // A referral opens a MASH enquiry: the front door's need-to-know about the child, held
         // by the whole authority's MASH (P-MASH 4.1) until the referral is decided.
-        let enquiry = Involvement {
-            id: InvolvementId(Uuid::new_v4()),
-            kind: InvolvementKind::MashEnquiry,
-            principal: None,
-            organisation: self.inner.gate.practice_owner(),
-            person_id: Some(referral.person),
-            family_id: None,
-            started_at: now,
-            ended_at: None,
-            service: Some("front door".into()),
-            source: format!("referral:{}", referral.id),
-            category: None,
-            contact: None,
-        };
+        let enquiry = self.authority_involvement(
+            InvolvementKind::MashEnquiry,
+            referral.person,
+            "front door",
+            format!("referral:{}", referral.id),
+        );
         let txn = begin_write(conn).await?;
         rows::insert_referral(&txn, &referral).await?;
         load::involvements(&txn, &[enquiry]).await?;
@@ -369,20 +361,12 @@ impl RequestGate {
         if decision == ReferralDecision::EarlyHelp {
             // Stepped down to early help: the authority's early help service joins the team
             // around the child, so that it may seek the family's consent and assess.
-            let allocation = Involvement {
-                id: InvolvementId(Uuid::new_v4()),
-                kind: InvolvementKind::TafMember,
-                principal: None,
-                organisation: self.inner.gate.practice_owner(),
-                person_id: Some(referral.person),
-                family_id: None,
-                started_at: self.inner.now,
-                ended_at: None,
-                service: Some("early help".into()),
-                source: format!("referral:{id}:early_help"),
-                category: None,
-                contact: None,
-            };
+            let allocation = self.authority_involvement(
+                InvolvementKind::TafMember,
+                referral.person,
+                "early help",
+                format!("referral:{id}:early_help"),
+            );
             load::involvements(&txn, &[allocation]).await?;
         }
         txn.commit().await.map_err(crate::store::StoreError::from)?;
@@ -450,6 +434,31 @@ impl RequestGate {
         } else {
             self.record((person, ASSESSMENT, owner), &d, 0, 1);
             Ok(Err(denial(ASSESSMENT, &d)))
+        }
+    }
+
+    /// An involvement the local authority's service holds with a child from now, as the
+    /// front door's decisions give it (no named practitioner).
+    fn authority_involvement(
+        &self,
+        kind: InvolvementKind,
+        person: PersonId,
+        service: &str,
+        source: String,
+    ) -> Involvement {
+        Involvement {
+            id: InvolvementId(Uuid::now_v7()),
+            kind,
+            principal: None,
+            organisation: self.inner.gate.practice_owner(),
+            person_id: Some(person),
+            family_id: None,
+            started_at: self.inner.now,
+            ended_at: None,
+            service: Some(service.into()),
+            source,
+            category: None,
+            contact: None,
         }
     }
 

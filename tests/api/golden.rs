@@ -300,18 +300,7 @@ fn consent(
     purpose: Purpose,
     at: chrono::DateTime<Utc>,
 ) -> Consent {
-    Consent {
-        id: uuid::Uuid::new_v4(),
-        person_id: person,
-        state,
-        given_by: "parent".into(),
-        purposes: vec![purpose],
-        categories: vec![],
-        organisations: vec![],
-        recorded_by: "ehp-1".into(),
-        recorded_at: at,
-        expires_at: None,
-    }
+    crate::helpers::consent(person, state, purpose, "ehp-1", at)
 }
 
 struct Case {

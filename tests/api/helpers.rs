@@ -309,3 +309,26 @@ where
         test(db).await;
     }
 }
+
+/// A consent record about `person` for `purpose`, given by a parent, covering every category
+/// and organisation, recorded by `by` at `at`.
+pub fn consent(
+    person: kinship::model::PersonId,
+    state: kinship::model::ConsentState,
+    purpose: kinship::model::Purpose,
+    by: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> kinship::model::Consent {
+    kinship::model::Consent {
+        id: uuid::Uuid::new_v4(),
+        person_id: person,
+        state,
+        given_by: "parent".into(),
+        purposes: vec![purpose],
+        categories: vec![],
+        organisations: vec![],
+        recorded_by: by.into(),
+        recorded_at: at,
+        expires_at: None,
+    }
+}

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use fantoccini::Locator;
 use kinship::model::{
-    Address, Agency, Consent, ConsentState, DataCategory, Fact, FactId, OrganisationId, Person,
-    PersonId, Purpose, Role,
+    Address, Agency, ConsentState, DataCategory, Fact, FactId, OrganisationId, Person, PersonId,
+    Purpose, Role,
 };
 use kinship::store::load;
 use serde_json::{Value, json};
@@ -189,18 +189,13 @@ async fn kpis_count_a_known_population_and_suppress_small_cells_with_their_compl
         for (i, child) in kids[10..16].iter().enumerate() {
             load::consents(
                 app.store.conn(),
-                &[Consent {
-                    id: uuid::Uuid::new_v4(),
-                    person_id: *child,
-                    state: ConsentState::Given,
-                    given_by: "parent".into(),
-                    purposes: vec![Purpose::EarlyHelp],
-                    categories: vec![],
-                    organisations: vec![],
-                    recorded_by: eh.subject.clone(),
-                    recorded_at: Utc::now() - TimeDelta::minutes(5),
-                    expires_at: None,
-                }],
+                &[crate::helpers::consent(
+                    *child,
+                    ConsentState::Given,
+                    Purpose::EarlyHelp,
+                    &eh.subject,
+                    Utc::now() - TimeDelta::minutes(5),
+                )],
             )
             .await
             .unwrap();

@@ -12,7 +12,7 @@ use kinship::store::{indicators, load};
 use serde_json::{Value, json};
 
 use crate::golden::LA;
-use crate::helpers::{TestApp, on_each_backend, principal, spawn_app};
+use crate::helpers::{TestApp, consent, on_each_backend, principal, spawn_app};
 
 const SCHOOL_KIND: &str = "school";
 
@@ -154,18 +154,13 @@ async fn team_around_the_family(app: &TestApp, family: FamilyId, child: PersonId
     .unwrap();
     load::consents(
         app.store.conn(),
-        &[Consent {
-            id: uuid::Uuid::new_v4(),
-            person_id: child,
-            state: ConsentState::Given,
-            given_by: "parent".into(),
-            purposes: vec![Purpose::EarlyHelp],
-            categories: vec![],
-            organisations: vec![],
-            recorded_by: eh.subject.clone(),
-            recorded_at: now - TimeDelta::days(5),
-            expires_at: None,
-        }],
+        &[consent(
+            child,
+            ConsentState::Given,
+            Purpose::EarlyHelp,
+            &eh.subject,
+            now - TimeDelta::days(5),
+        )],
     )
     .await
     .unwrap();
@@ -606,18 +601,13 @@ const START: &str = "mutation($child: ID!, $family: ID) { startAssessment(child:
 async fn give_consent(app: &TestApp, child: PersonId, by: &str) {
     load::consents(
         app.store.conn(),
-        &[Consent {
-            id: uuid::Uuid::new_v4(),
-            person_id: child,
-            state: ConsentState::Given,
-            given_by: "parent".into(),
-            purposes: vec![Purpose::EarlyHelp],
-            categories: vec![],
-            organisations: vec![],
-            recorded_by: by.into(),
-            recorded_at: Utc::now() - TimeDelta::minutes(5),
-            expires_at: None,
-        }],
+        &[consent(
+            child,
+            ConsentState::Given,
+            Purpose::EarlyHelp,
+            by,
+            Utc::now() - TimeDelta::minutes(5),
+        )],
     )
     .await
     .unwrap();
@@ -760,16 +750,15 @@ async fn a_sensitive_involvement_shows_only_where_a_protocol_permits_it() {
         load::consents(
             app.store.conn(),
             &[Consent {
-                id: uuid::Uuid::new_v4(),
-                person_id: child,
-                state: ConsentState::Given,
                 given_by: "child".into(),
-                purposes: vec![Purpose::Safeguarding],
                 categories: vec![DataCategory::HealthMentalHealth],
-                organisations: vec![],
-                recorded_by: sw.subject.clone(),
-                recorded_at: Utc::now() - TimeDelta::minutes(1),
-                expires_at: None,
+                ..consent(
+                    child,
+                    ConsentState::Given,
+                    Purpose::Safeguarding,
+                    &sw.subject,
+                    Utc::now() - TimeDelta::minutes(1),
+                )
             }],
         )
         .await
