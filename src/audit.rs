@@ -584,7 +584,7 @@ impl AccessLog {
     pub async fn append_all(&self, entries: &[Entry]) -> Result<(), AuditError> {
         let rows: Vec<Unplaced> = entries.iter().map(Unplaced::of).collect();
         let txn = self.store.conn().begin().await?;
-        chain(&txn, &mut None, &rows).await?;
+        chain(&mut Pooled(&txn), &mut None, &rows).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -729,7 +729,7 @@ impl AccessLog {
 }
 
 /// The writer: takes whatever is queued (up to [`GROUP_MAX`]) and appends it in one
-/// statement. If a batch fails, its entries are tried one by one, so one bad entry fails only
+/// transaction. If a batch fails, its entries are tried one by one, so one bad entry fails only
 /// its own request.
 async fn write_loop(
     shared: Store,
@@ -741,6 +741,8 @@ async fn write_loop(
     // A connection of its own, opened in this runtime, so a commit never queues behind
     // readers for a pooled one. Until it opens, entries fail (and their requests with them).
     let mut own: Option<Store> = None;
+    // On a SQLite file, appends go straight to the log's file from this thread.
+    let mut file: Option<FileSink> = None;
     let mut head: Option<Head> = None;
     let mut batch = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut batch, GROUP_MAX).await > 0 {
@@ -751,6 +753,13 @@ async fn write_loop(
                 Ok(store) => own = Some(store),
                 Err(e) => tracing::error!(error = %e, "access log writer cannot connect"),
             }
+            if let Some(path) = shared.log_file() {
+                match FileSink::open(&path, &shared) {
+                    Ok(sink) => file = Some(sink),
+                    // The pool's connection still appends, one statement a batch.
+                    Err(e) => tracing::error!(error = %e, "access log writer cannot open its file"),
+                }
+            }
         }
         let Some(store) = own.as_ref() else {
             for done in done {
@@ -758,27 +767,9 @@ async fn write_loop(
             }
             continue;
         };
-        let failed = |e: &AuditError| {
-            tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
-        };
-        let outcome: Vec<Result<i64, ()>> = match chain(store.conn(), &mut head, &rows).await {
-            Ok(first) => (first..).take(rows.len()).map(Ok).collect(),
-            Err(e) if rows.len() == 1 => {
-                failed(&e);
-                vec![Err(())]
-            }
-            Err(_) => {
-                let mut each = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let one = std::slice::from_ref(row);
-                    each.push(
-                        chain(store.conn(), &mut head, one)
-                            .await
-                            .map_err(|e| failed(&e)),
-                    );
-                }
-                each
-            }
+        let outcome = match file.as_mut() {
+            Some(sink) => append_group(sink, &mut head, &rows).await,
+            None => append_group(&mut Pooled(store.conn()), &mut head, &rows).await,
         };
         for (done, result) in done.into_iter().zip(outcome) {
             // A request that gave up waiting has nobody to tell.
@@ -787,6 +778,108 @@ async fn write_loop(
         if let (Some(signer), Some(h)) = (&signer, &head) {
             checkpoint(store, signer, h, &mut checkpointed).await;
         }
+    }
+}
+
+/// Appends a group of rows together; if that fails, each alone, so one bad entry fails only
+/// its own request. Returns each row's position, or that it failed.
+async fn append_group(
+    sink: &mut impl Sink,
+    head: &mut Option<Head>,
+    rows: &[Unplaced],
+) -> Vec<Result<i64, ()>> {
+    let failed = |e: &AuditError| {
+        tracing::error!(error = %e, source = ?std::error::Error::source(e), "access log append failed");
+    };
+    match chain(sink, head, rows).await {
+        Ok(first) => (first..).take(rows.len()).map(Ok).collect(),
+        Err(e) if rows.len() == 1 => {
+            failed(&e);
+            vec![Err(())]
+        }
+        Err(_) => {
+            let mut each = Vec::with_capacity(rows.len());
+            for row in rows {
+                let one = std::slice::from_ref(row);
+                each.push(chain(sink, head, one).await.map_err(|e| failed(&e)));
+            }
+            each
+        }
+    }
+}
+
+/// Where [`chain`] appends.
+trait Sink {
+    /// The chain head as committed.
+    async fn head(&mut self) -> Result<Head, StoreError>;
+    /// Appends placed rows, all or none.
+    async fn append(&mut self, rows: &[(&rows::NewRow, rows::Place)]) -> Result<(), StoreError>;
+}
+
+/// A database connection (or transaction): one multi-row insert a thousand rows.
+struct Pooled<'a, C>(&'a C);
+
+impl<C: sea_orm::ConnectionTrait> Sink for Pooled<'_, C> {
+    async fn head(&mut self) -> Result<Head, StoreError> {
+        rows::head(self.0).await
+    }
+
+    async fn append(&mut self, rows: &[(&rows::NewRow, rows::Place)]) -> Result<(), StoreError> {
+        rows::append(self.0, rows).await
+    }
+}
+
+/// A SQLite store's log file, written from the writer's own thread, and a thread of its own
+/// that folds the file's WAL back into it at most once a second after appends (a commit then
+/// never waits for that copy, nor for its sync to disk). That thread ends with the writer.
+struct FileSink {
+    file: rows::FileAppender,
+    appended: std::sync::mpsc::SyncSender<()>,
+    stats: Store,
+}
+
+impl FileSink {
+    fn open(path: &std::path::Path, store: &Store) -> Result<Self, StoreError> {
+        let file = rows::FileAppender::open(path)?;
+        let folder = rows::FileAppender::open(path)?;
+        let (appended, folds) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("kinship-access-log-wal".into())
+            .spawn(move || {
+                while folds.recv().is_ok() {
+                    if let Err(e) = folder.fold_wal() {
+                        tracing::warn!(error = %e, "access log WAL not folded back; trying again after the next append");
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            })
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok(Self {
+            file,
+            appended,
+            stats: store.clone(),
+        })
+    }
+}
+
+impl Sink for FileSink {
+    async fn head(&mut self) -> Result<Head, StoreError> {
+        let head = self.file.head();
+        self.stats.stats().add(1, head.is_err());
+        head
+    }
+
+    async fn append(&mut self, rows: &[(&rows::NewRow, rows::Place)]) -> Result<(), StoreError> {
+        let appended = self.file.append(rows);
+        // BEGIN, one insert a row, COMMIT.
+        self.stats
+            .stats()
+            .add(rows.len() as u64 + 2, appended.is_err());
+        if appended.is_ok() {
+            // Full means a fold is already due.
+            let _ = self.appended.try_send(());
+        }
+        appended
     }
 }
 
@@ -845,7 +938,7 @@ fn is_conflict(e: &StoreError) -> bool {
 /// re-chained, up to sixteen times. On success `head` is the last row appended; on failure it
 /// is forgotten.
 async fn chain(
-    conn: &impl sea_orm::ConnectionTrait,
+    sink: &mut impl Sink,
     head: &mut Option<Head>,
     rows: &[Unplaced],
 ) -> Result<i64, AuditError> {
@@ -855,7 +948,7 @@ async fn chain(
         attempt += 1;
         let mut h = match head.take() {
             Some(h) => h,
-            None => rows::head(conn).await?,
+            None => sink.head().await?,
         };
         let first = h.seq + 1;
         let placed: Vec<(&rows::NewRow, rows::Place)> = rows
@@ -876,7 +969,7 @@ async fn chain(
                 (&row.columns, place)
             })
             .collect();
-        match rows::append(conn, &placed).await {
+        match sink.append(&placed).await {
             Ok(()) => {
                 *head = Some(h);
                 return Ok(first);

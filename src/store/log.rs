@@ -214,6 +214,100 @@ fn append_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
     sql
 }
 
+/// A writer straight to a SQLite store's access-log file, on the calling thread: the access
+/// log writer's path on SQLite. A batch is one immediate transaction running one cached,
+/// single-row insert per entry, so no statement is compiled per batch (a multi-row insert's
+/// text changes with its row count, and each compile also compiles the log's triggers) and no
+/// other thread is woken for it. The values are bound as the pool binds them (the time as
+/// RFC 3339, the id as 16 bytes, JSON as text), so the rows are the same either way.
+///
+/// It does not fold its WAL back into the file after a commit: [`FileAppender::fold_wal`],
+/// run from another thread on a connection of its own, does that without holding up appends.
+pub struct FileAppender {
+    conn: rusqlite::Connection,
+}
+
+impl FileAppender {
+    /// Opens the log's file, which must exist (the store's migrations make it).
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = 0",
+        )?;
+        Ok(Self { conn })
+    }
+
+    /// The chain head as committed.
+    pub fn head(&self) -> Result<Head, StoreError> {
+        let (seq, entry_hash) = self
+            .conn
+            .prepare_cached("SELECT seq, entry_hash FROM audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => StoreError::Corrupt {
+                    table: "audit_head",
+                    column: "id",
+                },
+                e => e.into(),
+            })?;
+        Ok(Head { seq, entry_hash })
+    }
+
+    /// Appends rows, each at its place, in one transaction: all or none. The triggers refuse a
+    /// row that does not continue the chain, move the head and fill the subject index, as
+    /// for [`append`].
+    pub fn append(&mut self, rows: &[(&NewRow, Place)]) -> Result<(), StoreError> {
+        let txn = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = txn.prepare_cached(&append_sql(sea_orm::DbBackend::Sqlite, 1))?;
+            for (r, p) in rows {
+                let at = r.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+                insert.execute(rusqlite::params![
+                    p.seq,
+                    r.id.as_bytes().as_slice(),
+                    at,
+                    r.request_id,
+                    r.client_addr,
+                    r.principal_subject,
+                    r.principal_organisation,
+                    r.principal_roles,
+                    r.purpose,
+                    r.justification,
+                    r.break_glass,
+                    r.operation_name,
+                    r.registered_operation,
+                    r.query_hash,
+                    r.outcome,
+                    r.reads,
+                    p.prev_hash,
+                    p.entry_hash,
+                    r.subjects,
+                ])?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Folds what the WAL holds back into the file as far as readers allow (SQLite's
+    /// `PASSIVE` WAL checkpoint, not a signed checkpoint of the chain), without waiting for
+    /// or blocking the writer.
+    pub fn fold_wal(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
 /// Entries from `from_seq` on, in chain order, at most `limit`, with their subjects.
 pub async fn entries(
     conn: &impl ConnectionTrait,

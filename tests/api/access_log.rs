@@ -682,3 +682,77 @@ async fn an_upgraded_sqlite_store_moves_its_whole_chain_to_the_log_file() {
     assert!(matches!(err, StoreError::LogFileMissing(_)), "{err:?}");
     assert!(store.is_migrated().await.is_err());
 }
+
+/// On a SQLite store the writer appends straight to the log's file rather than through the
+/// pool. Its rows must be stored as the pool stores them (the id as 16 bytes, the time as
+/// RFC 3339 text, JSON as text), or the chain would read back differently.
+#[tokio::test]
+async fn the_writer_stores_entries_as_the_pool_does() {
+    use kinship::store::{Store, StoreOptions};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&StoreOptions::sqlite_path(&dir.path().join("k.db")))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // The log keeps times to the microsecond, as PostgreSQL does.
+    let at = chrono::DurationRound::duration_trunc(
+        chrono::Utc::now(),
+        chrono::TimeDelta::microseconds(1),
+    )
+    .unwrap();
+    let entries: Vec<_> = (0..6)
+        .map(|i| kinship::audit::Entry { at, ..entry(i) })
+        .collect();
+    let log = AccessLog::new(store.clone());
+    // Through the pool: positions 1 to 3.
+    log.append_all(&entries[..3]).await.unwrap();
+    // Through the writer: positions 4 to 6.
+    for (i, e) in entries.iter().enumerate().skip(3) {
+        assert_eq!(log.append(e).await.unwrap(), i as i64 + 1);
+    }
+    let shapes: Vec<Vec<String>> = store
+        .conn()
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT typeof(id) || ':' || length(id), at, typeof(break_glass), \
+             typeof(principal_roles), typeof(reads), typeof(subjects), \
+             (SELECT count(*) FROM access_log_subjects s WHERE s.seq = a.seq) \
+             FROM access_log a ORDER BY seq",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (0..7)
+                .map(|i| {
+                    r.try_get_by_index::<String>(i)
+                        .or_else(|_| r.try_get_by_index::<i64>(i).map(|n| n.to_string()))
+                        .unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(shapes.len(), 6);
+    assert_eq!(shapes[0][0], "blob:16");
+    assert_eq!(
+        shapes[0][1],
+        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+    );
+    assert_eq!(shapes[0][6], "1", "each entry's subject is indexed");
+    for row in &shapes[1..] {
+        assert_eq!(
+            row, &shapes[0],
+            "every row is stored alike, whichever way it went in"
+        );
+    }
+    let stored = kinship::store::log::entries(store.conn(), 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 6);
+    assert!(stored.iter().all(|r| r.at == at));
+    let report = log.verify(1).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.head, 6);
+}

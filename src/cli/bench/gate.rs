@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::super::demo::{default_protocols, fresh_demo_store, populate};
 use super::super::{CliError, hub};
-use super::{percentile, whole_child_load, whole_child_targets};
+use super::{percentile, process_cpu, whole_child_load, whole_child_targets};
 use crate::config::Config;
 use crate::gate::{Gate, ProtocolRules, Question, RuleSet, SubjectContext, protocol};
 use crate::model::{
@@ -360,6 +360,8 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
     let mut wall = [Duration::ZERO; 2];
     // SQL statements each mode ran (the log's appends included).
     let mut sql = [0u64; 2];
+    // CPU time the whole process (server, database and client) used in each mode.
+    let mut cpu = [Some(Duration::ZERO); 2];
     let mut results: [Vec<(Duration, Option<usize>)>; 2] = [Vec::new(), Vec::new()];
     for url in &urls {
         whole_child_load(
@@ -385,6 +387,7 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             }
             let started = Instant::now();
             let statements = store.stats().statements();
+            let cpu_before = process_cpu();
             let r = whole_child_load(
                 &client,
                 &urls[mode],
@@ -395,6 +398,10 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
             )
             .await;
             wall[mode] += started.elapsed();
+            cpu[mode] = match (cpu[mode], cpu_before, process_cpu()) {
+                (Some(sum), Some(before), Some(after)) => Some(sum + after.saturating_sub(before)),
+                _ => None,
+            };
             sql[mode] += store.stats().statements() - statements;
             results[mode].extend(r);
         }
@@ -416,8 +423,17 @@ pub async fn run(args: GateArgs) -> Result<(), CliError> {
         let mut lat: Vec<Duration> = results[mode].iter().map(|(d, _)| *d).collect();
         lat.sort_unstable();
         rps[mode] = results[mode].len() as f64 / wall[mode].as_secs_f64();
+        let cpu_per_request = cpu[mode].map_or_else(
+            || "unknown".to_owned(),
+            |c| {
+                format!(
+                    "{:.2} ms",
+                    c.as_secs_f64() * 1e3 / results[mode].len() as f64
+                )
+            },
+        );
         println!(
-            "whole-child {name}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} facts per response, {:.1} SQL statements per request, {} failed",
+            "whole-child {name}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} facts per response, {:.1} SQL statements per request, {cpu_per_request} CPU per request (whole process, client included), {} failed",
             rps[mode],
             percentile(&lat, 50.0).as_secs_f64() * 1e3,
             percentile(&lat, 99.0).as_secs_f64() * 1e3,
