@@ -32,15 +32,16 @@ pub struct GateArgs {
     /// Decisions timed, one by one.
     #[arg(long, default_value_t = 1_000_000)]
     pub decisions: usize,
-    /// Whole-child requests per mode (enforced, bypassed), after a warm-up.
-    #[arg(long, default_value_t = 2_000)]
+    /// Whole-child requests per mode (enforced, bypassed), after a warm-up. Enough that a
+    /// shared machine's noise moves the ratio by a point or two rather than five.
+    #[arg(long, default_value_t = 6_000)]
     pub requests: usize,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// The requests are split into this many alternating rounds per mode, so that a change in
     /// the machine's load falls on both.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 8)]
     pub rounds: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
