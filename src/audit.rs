@@ -835,7 +835,8 @@ impl<C: sea_orm::ConnectionTrait> Sink for Pooled<'_, C> {
 struct FileSink {
     file: rows::FileAppender,
     appended: std::sync::mpsc::SyncSender<()>,
-    stats: Store,
+    /// The store whose statement counts include these appends.
+    store: Store,
 }
 
 impl FileSink {
@@ -857,7 +858,7 @@ impl FileSink {
         Ok(Self {
             file,
             appended,
-            stats: store.clone(),
+            store: store.clone(),
         })
     }
 }
@@ -865,14 +866,14 @@ impl FileSink {
 impl Sink for FileSink {
     async fn head(&mut self) -> Result<Head, StoreError> {
         let head = self.file.head();
-        self.stats.stats().add(1, head.is_err());
+        self.store.stats().add(1, head.is_err());
         head
     }
 
     async fn append(&mut self, rows: &[(&rows::NewRow, rows::Place)]) -> Result<(), StoreError> {
         let appended = self.file.append(rows);
         // BEGIN, one insert a row, COMMIT.
-        self.stats
+        self.store
             .stats()
             .add(rows.len() as u64 + 2, appended.is_err());
         if appended.is_ok() {
