@@ -6,6 +6,7 @@
 //! Limits: imports `model` only. Knows nothing of protocols, GraphQL or HTTP; it returns what it
 //! is asked for and never decides who may see it — that is the gate's job.
 
+pub mod batch;
 mod entity;
 pub mod error;
 pub mod families;

@@ -13,10 +13,11 @@ use crate::config::LinkageConfig;
 use crate::linkage::probabilistic::{Field, PairScore, Record, Scorer};
 use crate::linkage::{self, Candidates, Decision, Method, Outcome, Probable, Probables};
 use crate::model::{IdentifierSystem, Person, PersonId, Relationship, RelationshipKind};
+use crate::store::batch::{BatchTxn, SqliteTxn, Writer};
 use crate::store::sync::{
     self as rows, Declared, Existing, MatchReviewRow, Quarantined, RecordRow, Run,
 };
-use crate::store::{Store, graph, load};
+use crate::store::{Store, graph};
 
 struct Work {
     record: SourceRecord,
@@ -38,6 +39,9 @@ pub(crate) struct LinkState {
     /// How many persons the graph holds, counted once and kept up to date: the prior of the
     /// probabilistic model.
     persons: Option<u64>,
+    /// The engine's own connection to a SQLite file, kept between batches (see
+    /// [`crate::store::batch`]).
+    writer: Option<crate::store::batch::Writer>,
 }
 
 fn quarantined(
@@ -364,13 +368,35 @@ pub async fn batch(
     lap = timings.lap(Stage::Classify, lap);
     let mut linking = link_lock.lock().await;
     lap = timings.lap(Stage::LockWait, lap);
-    let txn = crate::store::begin_write(conn).await?;
-    if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres {
-        use sea_orm::ConnectionTrait;
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
-            .await?;
-    }
-    let conn = &txn;
+    // On a SQLite file the batch is written through the engine's own connection, whose
+    // transaction holds the write lock from here: the linkage reads below go through the pool
+    // and see the state it builds on. Elsewhere the batch is one sea-orm transaction.
+    let mut tx = match store.sqlite_file() {
+        Some(path) => {
+            let writer = match linking.writer.take() {
+                Some(w) => w,
+                None => tokio::task::spawn_blocking(move || Writer::open(&path))
+                    .await
+                    .map_err(|e| crate::store::StoreError::Task(e.to_string()))??,
+            };
+            BatchTxn::Sqlite(SqliteTxn::begin(writer).await?)
+        }
+        None => {
+            let txn = crate::store::begin_write(conn).await?;
+            if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres
+            {
+                use sea_orm::ConnectionTrait;
+                txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
+                    .await?;
+            }
+            BatchTxn::Orm(txn)
+        }
+    };
+    let reader: sea_orm::DatabaseExecutor<'_> = match &tx {
+        BatchTxn::Orm(t) => t.into(),
+        BatchTxn::Sqlite(_) => conn.into(),
+    };
+    let conn = &reader;
     let mut cands = candidates(conn, &work).await?;
     // Blocking is prepared only for the records no deterministic rule is likely to link: most
     // records find their person by an identifier, and need no candidates.
@@ -513,13 +539,15 @@ pub async fn batch(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    rows::ensure_organisations(&txn, &organisations).await?;
-    load::persons(&txn, &new_persons, now).await?;
+    drop(reader);
+    tx.ensure_organisations(organisations).await?;
+    let created = new_persons.len() as u64;
+    tx.persons(new_persons, now).await?;
     let changed: Vec<_> = work
         .iter()
         .filter_map(|w| w.existing.as_ref().map(|e| e.id))
         .collect();
-    rows::delete_derived(&txn, &changed).await?;
+    tx.delete_derived(changed).await?;
     let records: Vec<RecordRow> = work
         .iter()
         .map(|w| RecordRow {
@@ -543,7 +571,7 @@ pub async fn batch(
             link_detail: w.score.as_ref().and_then(|s| serde_json::to_string(s).ok()),
         })
         .collect();
-    rows::upsert_records(&txn, &records).await?;
+    tx.upsert_records(records).await?;
     let reviews: Vec<MatchReviewRow> = work
         .iter()
         .filter_map(|w| Some((w, w.person?)))
@@ -563,7 +591,7 @@ pub async fn batch(
             })
         })
         .collect();
-    rows::insert_reviews(&txn, &reviews).await?;
+    tx.insert_reviews(reviews).await?;
 
     let mut derived = Rows::default();
     for w in &work {
@@ -578,7 +606,7 @@ pub async fn batch(
         .filter(|w| w.person.is_some() && w.checked.has_identity)
         .map(|w| w.record.source_key.clone())
         .collect();
-    let waiting = rows::waiting_for(&txn, connector, &linked_keys).await?;
+    let waiting = tx.waiting_for_after(connector, linked_keys.clone()).await?;
     let mut adopted: HashMap<PersonId, Vec<crate::model::SourceRecordId>> = HashMap::new();
     for (id, subject, envelope) in waiting {
         let Some(person) = person_of.get(&subject).copied() else {
@@ -594,7 +622,7 @@ pub async fn batch(
         }
     }
     for (person, ids) in adopted {
-        rows::set_person(&txn, &ids, person, Method::Subject.as_str()).await?;
+        tx.set_person(ids, person, Method::Subject.as_str()).await?;
     }
 
     // Relationships each record declares, resolved where both ends are known.
@@ -609,7 +637,7 @@ pub async fn batch(
         })
         .filter(|k| !person_of.contains_key(k))
         .collect();
-    person_of.extend(rows::persons_of_keys(&txn, connector, &related).await?);
+    person_of.extend(tx.persons_of_keys_after(connector, related).await?);
     let mut declared: Vec<Declared> = Vec::new();
     let mut links: Vec<Relationship> = Vec::new();
     for w in &work {
@@ -643,7 +671,10 @@ pub async fn batch(
     }
     // Earlier records that declared a relationship to one of this batch's records.
     let mut now_resolved = Vec::new();
-    for (d, owner, org) in rows::unresolved_pointing_at(&txn, connector, &linked_keys).await? {
+    for (d, owner, org) in tx
+        .unresolved_pointing_at_after(connector, linked_keys)
+        .await?
+    {
         let (Some(a), Some(b), Some(kind), Ok(organisation)) = (
             owner,
             person_of.get(&d.related_key).copied(),
@@ -665,14 +696,6 @@ pub async fn batch(
         now_resolved.push(d.id);
     }
 
-    load::names(&txn, &derived.names).await?;
-    load::identifiers(&txn, &derived.identifiers).await?;
-    load::addresses(&txn, &derived.addresses).await?;
-    load::facts(&txn, &derived.facts).await?;
-    // Facts that call for a notification (Operation Encompass) are queued in this same
-    // transaction: the outbox holds exactly the facts that committed.
-    crate::store::notifications::enqueue(&txn, &derived.facts, now).await?;
-    load::relationships(&txn, &links).await?;
     // Families and households of the persons whose relationships or addresses this batch
     // added or changed, rebuilt once at the end of the run.
     let touched: Vec<PersonId> = links
@@ -687,14 +710,21 @@ pub async fn batch(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    crate::store::families::enqueue(&txn, &touched, now).await?;
-    rows::insert_declared(&txn, &declared).await?;
-    rows::mark_resolved(&txn, &now_resolved).await?;
-    rows::quarantine(&txn, &quarantine).await?;
-    rows::resolve_quarantined(&txn, connector, &keys, now).await?;
-    if let Some(next) = &batch.next {
-        rows::set_cursor(&txn, connector, &next.0, now).await?;
-    }
+    // Facts that call for a notification (Operation Encompass) are queued in this same
+    // transaction: the outbox holds exactly the facts that committed.
+    tx.derived(
+        derived.names,
+        derived.identifiers,
+        derived.addresses,
+        derived.facts,
+        links,
+        now,
+    )
+    .await?;
+    tx.enqueue_families(touched, now).await?;
+    let quarantined = i64::try_from(quarantine.len()).unwrap_or(i64::MAX);
+    tx.declarations_and_quarantine(connector, declared, now_resolved, quarantine, keys, now)
+        .await?;
     for w in &work {
         if w.existing.is_some() {
             run.changed += 1;
@@ -702,12 +732,13 @@ pub async fn batch(
             run.new += 1;
         }
     }
-    run.quarantined += i64::try_from(quarantine.len()).unwrap_or(i64::MAX);
-    rows::save_run(&txn, run).await?;
+    run.quarantined += quarantined;
+    tx.cursor_and_run(connector, batch.next.map(|n| n.0), run.clone(), now)
+        .await?;
     lap = timings.lap(Stage::Write, lap);
-    txn.commit().await?;
+    linking.writer = tx.commit().await?;
     timings.lap(Stage::Commit, lap);
-    linking.persons = Some(persons_held + new_persons.len() as u64);
+    linking.persons = Some(persons_held + created);
     Ok(())
 }
 
