@@ -23,6 +23,7 @@ mod m20261126_000014_involvement_contact_shields;
 mod m20261126_000020_notifications;
 mod m20261126_000030_kpis;
 mod m20261127_000050_access_log_file;
+mod m20261128_000060_drop_names_family_index;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000020_notifications::Migration),
             Box::new(m20261126_000030_kpis::Migration),
             Box::new(m20261127_000050_access_log_file::Migration),
+            Box::new(m20261128_000060_drop_names_family_index::Migration),
         ]
     }
 }
