@@ -410,7 +410,7 @@ async fn attach_log(
     // come by read() rather than a memory map that each append would have every other
     // connection to the log remap. A new file gets 2 KiB pages: an entry touches a page of
     // each index it goes into (its subjects' at random), and every page a commit touches is
-    // written whole to the WAL, so smaller pages write about 40% less per entry, while an
+    // written whole to the WAL, so smaller pages write fewer bytes per entry, while an
     // entry of a few reads still fits on one page. (A file with content keeps its page size.)
     conn.execute(
         "PRAGMA log.page_size = 2048; \
