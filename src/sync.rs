@@ -110,6 +110,8 @@ pub struct Engine {
     indicators: Arc<crate::practice::indicators::IndicatorSets>,
     /// Where the engine's runs spent their time.
     timings: Arc<timing::Timings>,
+    /// The most records one transaction carries when batches queue up.
+    group_records: usize,
 }
 
 impl Engine {
@@ -121,12 +123,22 @@ impl Engine {
             linkage: crate::config::LinkageConfig::default(),
             indicators: Arc::default(),
             timings: Arc::default(),
+            group_records: GROUP_RECORDS,
         }
     }
 
     /// The engine re-evaluating these indicator sets for the persons a run touches.
     pub fn with_indicators(mut self, sets: crate::practice::indicators::IndicatorSets) -> Self {
         self.indicators = Arc::new(sets);
+        self
+    }
+
+    /// The engine writing at most `records` records in one transaction when pulled batches
+    /// queue up (at least each batch as the connector delivered it). Grouping depends on how
+    /// far the feed runs ahead of the store; 1 writes every batch on its own, so a sync's
+    /// transactions follow the feed's pages exactly.
+    pub fn with_group_records(mut self, records: usize) -> Self {
+        self.group_records = records;
         self
     }
 
@@ -227,7 +239,7 @@ impl Engine {
         let retries = AtomicI64::new(0);
         // A producer pulls and parses batches into a short queue while the consumer writes
         // them: reading the feed and writing the graph overlap. The consumer writes whatever
-        // batches are queued as one transaction (up to GROUP_RECORDS records), so when the
+        // batches are queued as one transaction (up to `group_records` records), so when the
         // store is the slower side each transaction carries more rows for the pages it
         // dirties; the cursor it stores is that of the last batch in it.
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Batch, SyncError>>(QUEUED_BATCHES);
@@ -267,7 +279,7 @@ impl Engine {
                 run.batches += 1;
                 let mut stop = None;
                 while group.next.is_some()
-                    && group.records.len() + group.rejected.len() < GROUP_RECORDS
+                    && group.records.len() + group.rejected.len() < self.group_records
                 {
                     match rx.try_recv() {
                         Ok(Ok(b)) => {

@@ -24,6 +24,7 @@ mod m20261126_000020_notifications;
 mod m20261126_000030_kpis;
 mod m20261127_000050_access_log_file;
 mod m20261128_000060_drop_names_family_index;
+mod m20261129_000061_covering_name_indexes;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000030_kpis::Migration),
             Box::new(m20261127_000050_access_log_file::Migration),
             Box::new(m20261128_000060_drop_names_family_index::Migration),
+            Box::new(m20261129_000061_covering_name_indexes::Migration),
         ]
     }
 }

@@ -18,6 +18,8 @@
 //! Limits: imports `model` only; the connection never attaches the access log, which sync
 //! does not write.
 
+mod reads;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;

@@ -237,6 +237,62 @@ pub async fn names_for_blocking(
         .collect())
 }
 
+/// What probabilistic linkage compares of a person: the person node, their names (given,
+/// family), current addresses (first line, town, postcode) and strong identifiers, each list
+/// sorted and without repeats.
+#[derive(Clone, Debug, Default)]
+pub struct Holding {
+    pub names: Vec<(String, String)>,
+    pub addresses: Vec<(String, String, String)>,
+    pub ids: Vec<(IdentifierSystem, String)>,
+}
+
+impl Holding {
+    /// Sorts each list and drops repeats, so both ways of reading a holding agree.
+    pub fn settle(&mut self) {
+        self.names.sort();
+        self.names.dedup();
+        self.addresses.sort();
+        self.addresses.dedup();
+        self.ids.sort();
+        self.ids.dedup();
+    }
+}
+
+/// The holdings of these persons (those the graph holds), with each person node.
+pub async fn holdings(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<Vec<(crate::model::Person, Holding)>, StoreError> {
+    let mut out = Vec::with_capacity(persons.len());
+    for chunk in persons.chunks(500) {
+        let mut held: HashMap<PersonId, Holding> = HashMap::new();
+        for n in super::graph::names(conn, chunk).await? {
+            held.entry(n.person_id)
+                .or_default()
+                .names
+                .push((n.given, n.family));
+        }
+        for a in super::graph::addresses(conn, chunk).await? {
+            if a.valid_to.is_none() {
+                held.entry(a.person_id)
+                    .or_default()
+                    .addresses
+                    .push((a.line1, a.town, a.postcode));
+            }
+        }
+        for (person, system, value) in strong_identifiers_of(conn, chunk).await? {
+            held.entry(person).or_default().ids.push((system, value));
+        }
+        for person in super::graph::persons(conn, chunk).await? {
+            let mut h = held.remove(&person.id).unwrap_or_default();
+            h.settle();
+            out.push((person, h));
+        }
+    }
+    Ok(out)
+}
+
 /// A pair waiting for review (or decided), as the engine or a reviewer writes it.
 #[derive(Clone, Debug)]
 pub struct MatchReviewRow {

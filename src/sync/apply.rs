@@ -73,10 +73,7 @@ fn envelope_json(r: &SourceRecord) -> String {
 }
 
 /// What linkage needs to know about the records of a batch that have no person yet.
-async fn candidates(
-    conn: &impl sea_orm::ConnectionTrait,
-    work: &[Work],
-) -> Result<Candidates, SyncError> {
+async fn candidates(tx: &mut BatchTxn, work: &[Work]) -> Result<Candidates, SyncError> {
     let mut values: BTreeSet<(IdentifierSystem, String)> = BTreeSet::new();
     let mut names: BTreeSet<(String, String, chrono::NaiveDate)> = BTreeSet::new();
     for w in work.iter().filter(|w| w.person.is_none()) {
@@ -95,25 +92,28 @@ async fn candidates(
         names.extend(e.name_dob.iter().cloned());
     }
     let mut c = Candidates::default();
-    let values: Vec<_> = values.into_iter().collect();
     let mut persons: BTreeSet<PersonId> = BTreeSet::new();
-    for (system, value, person) in rows::persons_by_identifiers(conn, &values).await? {
+    for (system, value, person) in tx
+        .persons_by_identifiers(values.into_iter().collect())
+        .await?
+    {
         c.by_identifier
             .entry((system, value))
             .or_default()
             .insert(person);
         persons.insert(person);
     }
-    let names: Vec<_> = names.into_iter().collect();
-    for (family, given, dob, person) in rows::persons_by_names(conn, &names).await? {
+    for (family, given, dob, person) in tx.persons_by_names(names.into_iter().collect()).await? {
         c.by_name_dob
             .entry((family, given, dob))
             .or_default()
             .insert(person);
         persons.insert(person);
     }
-    let persons: Vec<_> = persons.into_iter().collect();
-    for (person, system, value) in rows::strong_identifiers_of(conn, &persons).await? {
+    for (person, system, value) in tx
+        .strong_identifiers_of(persons.into_iter().collect())
+        .await?
+    {
         c.held.entry(person).or_default().insert((system, value));
     }
     Ok(c)
@@ -124,23 +124,23 @@ const MAX_PROBABLE_PERSONS: usize = 5_000;
 
 /// The persons probabilistic blocking puts beside the records of a batch that no
 /// deterministic rule has linked, with their linkage records.
-async fn probables(
-    conn: &impl sea_orm::ConnectionTrait,
-    work: &[&Work],
-) -> Result<Probables, SyncError> {
+async fn probables(tx: &mut BatchTxn, work: &[&Work]) -> Result<Probables, SyncError> {
     let mut p = Probables::default();
-    let (mut dates, mut names) = (BTreeSet::new(), BTreeSet::new());
+    let (mut dated, mut names) = (BTreeSet::new(), BTreeSet::new());
     for w in work {
         let (d, n) = Probables::keys(&w.checked.evidence);
-        dates.extend(d);
+        if let Some((family, given)) = &w.checked.evidence.name {
+            dated.extend(d.into_iter().map(|d| (d, family.clone(), given.clone())));
+        }
         names.extend(n);
     }
-    if dates.is_empty() && names.is_empty() {
+    if dated.is_empty() && names.is_empty() {
         return Ok(p);
     }
-    let dates: Vec<_> = dates.into_iter().collect();
-    let names: Vec<_> = names.into_iter().collect();
-    for (person, family, given, dob) in rows::names_for_blocking(conn, &dates, &names).await? {
+    for (person, family, given, dob) in tx
+        .names_for_blocking(dated.into_iter().collect(), names.into_iter().collect())
+        .await?
+    {
         p.add_key(person, &family, &given, dob);
     }
     let mut persons: BTreeSet<PersonId> = BTreeSet::new();
@@ -148,7 +148,7 @@ async fn probables(
         persons.extend(p.candidates(&w.checked.evidence));
     }
     let persons: Vec<PersonId> = persons.into_iter().take(MAX_PROBABLE_PERSONS).collect();
-    for (id, records) in linkage_records(conn, &persons).await? {
+    for (id, records) in records_of(tx.holdings(persons).await?) {
         for r in records {
             p.add_record(id, r);
         }
@@ -162,50 +162,17 @@ pub(super) async fn linkage_records(
     conn: &impl sea_orm::ConnectionTrait,
     persons: &[PersonId],
 ) -> Result<HashMap<PersonId, Vec<Record>>, SyncError> {
-    let mut names: HashMap<PersonId, Vec<(String, String)>> = HashMap::new();
-    let mut addresses: HashMap<PersonId, Vec<(String, String, String)>> = HashMap::new();
-    let mut ids: HashMap<PersonId, Vec<(IdentifierSystem, String)>> = HashMap::new();
-    let mut out = HashMap::new();
-    for chunk in persons.chunks(500) {
-        for n in graph::names(conn, chunk).await? {
-            names
-                .entry(n.person_id)
-                .or_default()
-                .push((n.given, n.family));
-        }
-        for a in graph::addresses(conn, chunk).await? {
-            if a.valid_to.is_none() {
-                addresses
-                    .entry(a.person_id)
-                    .or_default()
-                    .push((a.line1, a.town, a.postcode));
-            }
-        }
-        for (person, system, value) in rows::strong_identifiers_of(conn, chunk).await? {
-            ids.entry(person).or_default().push((system, value));
-        }
-        for v in names.values_mut() {
-            v.sort();
-            v.dedup();
-        }
-        for v in addresses.values_mut() {
-            v.sort();
-            v.dedup();
-        }
-        for person in graph::persons(conn, chunk).await? {
-            let id = person.id;
-            out.insert(
-                id,
-                person_records(
-                    &person,
-                    names.get(&id).map(Vec::as_slice).unwrap_or_default(),
-                    addresses.get(&id).map(Vec::as_slice).unwrap_or_default(),
-                    ids.get(&id).map(Vec::as_slice).unwrap_or_default(),
-                ),
-            );
-        }
-    }
-    Ok(out)
+    Ok(records_of(rows::holdings(conn, persons).await?))
+}
+
+/// Linkage records from what the store holds of each person.
+fn records_of(held: Vec<(Person, rows::Holding)>) -> HashMap<PersonId, Vec<Record>> {
+    held.into_iter()
+        .map(|(person, h)| {
+            let records = person_records(&person, &h.names, &h.addresses, &h.ids);
+            (person.id, records)
+        })
+        .collect()
 }
 
 /// A person's linkage records: one per name and current address (a few of each).
@@ -368,9 +335,16 @@ pub async fn batch(
     lap = timings.lap(Stage::Classify, lap);
     let mut linking = link_lock.lock().await;
     lap = timings.lap(Stage::LockWait, lap);
+    // The prior of the probabilistic model: counted once, before the transaction (which on
+    // an in-memory database may hold the pool's only connection).
+    let persons_held = match linking.persons {
+        Some(n) => n,
+        None => graph::person_count(conn).await?,
+    };
     // On a SQLite file the batch is written through the engine's own connection, whose
-    // transaction holds the write lock from here: the linkage reads below go through the pool
-    // and see the state it builds on. Elsewhere the batch is one sea-orm transaction.
+    // transaction holds the write lock from here. Elsewhere the batch is one sea-orm
+    // transaction. Either way the linkage reads below go through the transaction, and see
+    // the state it builds on.
     let mut tx = match store.sqlite_file() {
         Some(path) => {
             let writer = match linking.writer.take() {
@@ -392,12 +366,9 @@ pub async fn batch(
             BatchTxn::Orm(txn)
         }
     };
-    let reader: sea_orm::DatabaseExecutor<'_> = match &tx {
-        BatchTxn::Orm(t) => t.into(),
-        BatchTxn::Sqlite(_) => conn.into(),
-    };
-    let conn = &reader;
-    let mut cands = candidates(conn, &work).await?;
+    lap = timings.lap(Stage::Commit, lap);
+    let mut cands = candidates(&mut tx, &work).await?;
+    lap = timings.lap(Stage::Candidates, lap);
     // Blocking is prepared only for the records no deterministic rule is likely to link: most
     // records find their person by an identifier, and need no candidates.
     let doubtful: Vec<&Work> = work
@@ -411,11 +382,8 @@ pub async fn batch(
                     || linkage::decide(&w.checked.evidence, None, &cands) == Decision::New)
         })
         .collect();
-    let mut probables = probables(conn, &doubtful).await?;
-    let persons_held = match linking.persons {
-        Some(n) => n,
-        None => graph::person_count(conn).await?,
-    };
+    let mut probables = probables(&mut tx, &doubtful).await?;
+    lap = timings.lap(Stage::Blocking, lap);
     let scorer = Scorer::standard(persons_held);
     let subject_keys: Vec<String> = work
         .iter()
@@ -423,7 +391,7 @@ pub async fn batch(
         .filter_map(|w| w.record.subject.clone())
         .collect();
     let mut person_of: HashMap<String, PersonId> =
-        rows::persons_of_keys(conn, connector, &subject_keys).await?;
+        tx.persons_of_keys_after(connector, subject_keys).await?;
     let mut new_persons: Vec<Person> = Vec::new();
     // Records with only a name wait for a second pass, once the persons they are related to
     // (by their own declarations, or by this batch's records declaring them) are known.
@@ -467,7 +435,7 @@ pub async fn batch(
                 .flat_map(|i| related_keys(&work[*i]))
                 .filter(|k| !person_of.contains_key(k))
                 .collect();
-            person_of.extend(rows::persons_of_keys(conn, connector, &related).await?);
+            person_of.extend(tx.persons_of_keys_after(connector, related).await?);
             let anchors: Vec<PersonId> = pass
                 .iter()
                 .flat_map(|i| related_keys(&work[*i]))
@@ -475,9 +443,7 @@ pub async fn batch(
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            for (anchor, relative, family, given) in
-                rows::relatives_with_names(conn, &anchors).await?
-            {
+            for (anchor, relative, family, given) in tx.relatives_with_names(anchors).await? {
                 cands
                     .by_relative_name
                     .entry((anchor, family, given))
@@ -539,7 +505,6 @@ pub async fn batch(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    drop(reader);
     tx.ensure_organisations(organisations).await?;
     let created = new_persons.len() as u64;
     tx.persons(new_persons, now).await?;

@@ -13,11 +13,15 @@ pub enum Stage {
     Classify,
     /// Waiting for the linkage lock another connector's batch holds.
     LockWait,
-    /// Linkage lookups and decisions, under the lock.
+    /// Deterministic linkage lookups (identifiers, names and dates of birth), under the lock.
+    Candidates,
+    /// Probabilistic blocking: the candidate persons and their linkage records.
+    Blocking,
+    /// Linkage decisions (with the relatives pass's lookups), under the lock.
     Link,
     /// Writing the batch's rows.
     Write,
-    /// Committing the batch's transaction.
+    /// Beginning and committing the batch's transaction.
     Commit,
     /// Rebuilding the families and households of the persons a run touched.
     Families,
@@ -27,10 +31,12 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in the order of the path.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Pull,
         Stage::Classify,
         Stage::LockWait,
+        Stage::Candidates,
+        Stage::Blocking,
         Stage::Link,
         Stage::Write,
         Stage::Commit,
@@ -44,9 +50,11 @@ impl Stage {
             Stage::Pull => "pull (HTTP + parse)",
             Stage::Classify => "check + hash + classify",
             Stage::LockWait => "wait for the linkage lock",
-            Stage::Link => "linkage lookups + decisions",
+            Stage::Candidates => "linkage: deterministic lookups",
+            Stage::Blocking => "linkage: probabilistic blocking",
+            Stage::Link => "linkage: decisions",
             Stage::Write => "write rows",
-            Stage::Commit => "commit",
+            Stage::Commit => "begin + commit",
             Stage::Families => "families rebuild",
             Stage::Indicators => "indicator refresh",
         }
@@ -56,7 +64,7 @@ impl Stage {
 /// Nanoseconds spent per stage, shared by the engine's tasks.
 #[derive(Debug, Default)]
 pub struct Timings {
-    nanos: [AtomicU64; 8],
+    nanos: [AtomicU64; Stage::ALL.len()],
 }
 
 impl Timings {

@@ -369,3 +369,98 @@ async fn administrators_see_connectors_runs_and_quarantine_without_payloads() {
     })
     .await;
 }
+
+type Outcome = (
+    std::collections::BTreeSet<Vec<(String, String, String)>>,
+    usize,
+);
+
+/// How a store linked the records it holds, whatever ids it gave persons: the records
+/// grouped by the person they joined (as sorted connector and key pairs), each with its
+/// link method, and how many pairs wait for review.
+async fn linkage_outcome(store: &Store) -> Outcome {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = store.conn();
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT connector, source_key, person_id, link_method FROM source_records",
+        ))
+        .await
+        .unwrap();
+    let mut by_person: std::collections::BTreeMap<uuid::Uuid, Vec<(String, String, String)>> =
+        Default::default();
+    for r in rows {
+        let person: Option<uuid::Uuid> = r.try_get("", "person_id").unwrap();
+        let method: Option<String> = r.try_get("", "link_method").unwrap();
+        if let Some(p) = person {
+            by_person.entry(p).or_default().push((
+                r.try_get("", "connector").unwrap(),
+                r.try_get("", "source_key").unwrap(),
+                method.unwrap_or_default(),
+            ));
+        }
+    }
+    let groups = by_person
+        .into_values()
+        .map(|mut g| {
+            g.sort();
+            g
+        })
+        .collect();
+    let reviews = conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id FROM match_reviews",
+        ))
+        .await
+        .unwrap()
+        .len();
+    (groups, reviews)
+}
+
+#[tokio::test]
+async fn linkage_on_the_engines_own_connection_decides_as_a_pooled_transaction_does() {
+    // On a SQLite file the engine reads linkage candidates through its own connection, one
+    // probe per key; elsewhere (here an in-memory database) through the batch's sea-orm
+    // transaction, one statement per batch. The same feeds must link the same way.
+    let pop = population::generate(&PopulationSpec::new(150, 11));
+    let feeds = kinship::cli::feeds::start(envelopes(&pop), 40)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    for url in [
+        format!("sqlite://{}?mode=rwc", dir.path().join("file.db").display()),
+        "sqlite::memory:".to_owned(),
+    ] {
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        store.migrate().await.unwrap();
+        // Each batch its own transaction, so both stores see the same batches whatever the
+        // timing: records linked within a batch and across batches may score differently.
+        let engine = Engine::new(store.clone()).with_group_records(1);
+        for spec in &feeds.specs {
+            let c = Running::build(spec.clone()).unwrap();
+            engine.run(&c, &Silent).await.unwrap();
+        }
+        outcomes.push(linkage_outcome(&store).await);
+    }
+    let (file, memory) = (&outcomes[0], &outcomes[1]);
+    let methods = |o: &Outcome| {
+        let mut m: std::collections::BTreeMap<String, usize> = Default::default();
+        for g in &o.0 {
+            for (_, _, method) in g {
+                *m.entry(method.clone()).or_default() += 1;
+            }
+        }
+        m
+    };
+    // The population is linked by more than identifiers: names, dates, relatives and scores.
+    let used = methods(file);
+    assert!(used.len() >= 4, "{used:?}");
+    assert!(file.0.len() > 150, "{} persons", file.0.len());
+    assert_eq!(used, methods(memory));
+    assert_eq!(file.1, memory.1, "pairs queued for review");
+    assert!(file.0 == memory.0, "the same records join the same persons");
+}
