@@ -112,6 +112,9 @@ pub struct Engine {
     timings: Arc<timing::Timings>,
     /// The most records one transaction carries when batches queue up.
     group_records: usize,
+    /// Runs of this engine under way: the last of overlapping runs to finish rebuilds the
+    /// families all of them touched.
+    active: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Engine {
@@ -124,6 +127,7 @@ impl Engine {
             indicators: Arc::default(),
             timings: Arc::default(),
             group_records: GROUP_RECORDS,
+            active: Arc::default(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Engine {
         rows::save_run(conn, &run).await?;
         progress.started(&c.spec.id);
         let cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
+        self.active.fetch_add(1, Ordering::SeqCst);
         let retries = AtomicI64::new(0);
         // A producer pulls and parses batches into a short queue while the consumer writes
         // them: reading the feed and writing the graph overlap. The consumer writes whatever
@@ -312,14 +317,19 @@ impl Engine {
             }
         };
         let ((), mut outcome) = tokio::join!(producer, consumer);
-        // What the committed batches touched, whether the run went on to fail or not.
-        if let Err(e) = apply::rebuild_families(
-            &self.store,
-            &self.link_lock,
-            &self.indicators,
-            &self.timings,
-        )
-        .await
+        // What the committed batches touched, whether the run went on to fail or not, rebuilt
+        // by the last of this engine's overlapping runs to finish: a person several feeds
+        // touch at once is rebuilt once, not after each feed. The queue is in the store, so
+        // a process stopped before then leaves it to the next run.
+        let last = self.active.fetch_sub(1, Ordering::SeqCst) == 1;
+        if last
+            && let Err(e) = apply::rebuild_families(
+                &self.store,
+                &self.link_lock,
+                &self.indicators,
+                &self.timings,
+            )
+            .await
             && outcome.is_ok()
         {
             outcome = Err(e);

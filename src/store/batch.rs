@@ -690,95 +690,114 @@ impl BatchTxn {
     }
 }
 
+/// Executes one cached statement once for each item, bound by `bind`.
+fn execute_each<T>(
+    c: &Connection,
+    sql: &str,
+    items: impl IntoIterator<Item = T>,
+    mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, T) -> rusqlite::Result<usize>,
+) -> Result<(), StoreError> {
+    let mut s = c.prepare_cached(sql)?;
+    for item in items {
+        bind(&mut s, item)?;
+    }
+    Ok(())
+}
+
 fn write_names(c: &Connection, names: &[PersonName]) -> Result<(), StoreError> {
-    let mut s = c.prepare_cached(
+    execute_each(
+        c,
         "INSERT INTO person_names (id, person_id, given, family, given_norm, family_norm, usage, \
          organisation_id, source_record_id, date_of_birth) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for n in names {
-        s.execute(params![
-            uuid(&Uuid::now_v7()),
-            uuid(&n.person_id.0),
-            n.given,
-            n.family,
-            normalise_name(&n.given),
-            normalise_name(&n.family),
-            n.usage,
-            n.organisation.to_string(),
-            n.source_record.as_ref().map(|r| uuid(&r.0)),
-            date(n.date_of_birth),
-        ])?;
-    }
-    Ok(())
+        names,
+        |s, n| {
+            s.execute(params![
+                uuid(&Uuid::now_v7()),
+                uuid(&n.person_id.0),
+                n.given,
+                n.family,
+                normalise_name(&n.given),
+                normalise_name(&n.family),
+                n.usage,
+                n.organisation.to_string(),
+                n.source_record.as_ref().map(|r| uuid(&r.0)),
+                date(n.date_of_birth),
+            ])
+        },
+    )
 }
 
 fn write_identifiers(c: &Connection, ids: &[Identifier]) -> Result<(), StoreError> {
-    let mut s = c.prepare_cached(
+    execute_each(
+        c,
         "INSERT INTO person_identifiers (id, person_id, system, value, verified, \
          organisation_id, source_record_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for i in ids {
-        s.execute(params![
-            uuid(&Uuid::now_v7()),
-            uuid(&i.person_id.0),
-            i.system.as_str(),
-            i.value,
-            i.verified,
-            i.organisation.to_string(),
-            i.source_record.as_ref().map(|r| uuid(&r.0)),
-        ])?;
-    }
-    Ok(())
+        ids,
+        |s, i| {
+            s.execute(params![
+                uuid(&Uuid::now_v7()),
+                uuid(&i.person_id.0),
+                i.system.as_str(),
+                i.value,
+                i.verified,
+                i.organisation.to_string(),
+                i.source_record.as_ref().map(|r| uuid(&r.0)),
+            ])
+        },
+    )
 }
 
 fn write_addresses(c: &Connection, addresses: &[Address]) -> Result<(), StoreError> {
-    let mut s = c.prepare_cached(
+    execute_each(
+        c,
         "INSERT INTO addresses (id, person_id, line1, line2, town, postcode, postcode_norm, \
          uprn, usage, valid_from, valid_to, organisation_id, source_record_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?;
-    for a in addresses {
-        s.execute(params![
-            uuid(&Uuid::now_v7()),
-            uuid(&a.person_id.0),
-            a.line1,
-            a.line2,
-            a.town,
-            a.postcode,
-            Address::normalise_postcode(&a.postcode),
-            a.uprn,
-            a.usage,
-            date(a.valid_from),
-            date(a.valid_to),
-            a.organisation.to_string(),
-            a.source_record.as_ref().map(|r| uuid(&r.0)),
-        ])?;
-    }
-    Ok(())
+        addresses,
+        |s, a| {
+            s.execute(params![
+                uuid(&Uuid::now_v7()),
+                uuid(&a.person_id.0),
+                a.line1,
+                a.line2,
+                a.town,
+                a.postcode,
+                Address::normalise_postcode(&a.postcode),
+                a.uprn,
+                a.usage,
+                date(a.valid_from),
+                date(a.valid_to),
+                a.organisation.to_string(),
+                a.source_record.as_ref().map(|r| uuid(&r.0)),
+            ])
+        },
+    )
 }
 
 fn write_facts(c: &Connection, facts: &[Fact], now: DateTime<Utc>) -> Result<(), StoreError> {
-    let mut s = c.prepare_cached(
+    execute_each(
+        c,
         "INSERT INTO facts (id, person_id, agency, organisation_id, category, kind, occurred_at, \
          recorded_at, summary, payload, source_record_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        facts,
+        |s, f| {
+            s.execute(params![
+                uuid(&f.id.0),
+                uuid(&f.person_id.0),
+                f.agency.as_str(),
+                f.organisation.to_string(),
+                f.category.as_str(),
+                f.kind,
+                time(&f.occurred_at),
+                time(&f.recorded_at),
+                f.summary,
+                serde_json::to_string(&f.payload).unwrap_or_default(),
+                f.source_record.as_ref().map(|r| uuid(&r.0)),
+            ])
+        },
     )?;
-    for f in facts {
-        s.execute(params![
-            uuid(&f.id.0),
-            uuid(&f.person_id.0),
-            f.agency.as_str(),
-            f.organisation.to_string(),
-            f.category.as_str(),
-            f.kind,
-            time(&f.occurred_at),
-            time(&f.recorded_at),
-            f.summary,
-            serde_json::to_string(&f.payload).unwrap_or_default(),
-            f.source_record.as_ref().map(|r| uuid(&r.0)),
-        ])?;
-    }
     let mut s = c.prepare_cached(
         "INSERT INTO notification_events (fact_id, person_id, kind, occurred_at, queued_at, \
          expanded_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL) ON CONFLICT (fact_id) DO NOTHING",
@@ -799,21 +818,22 @@ fn write_facts(c: &Connection, facts: &[Fact], now: DateTime<Utc>) -> Result<(),
 }
 
 fn write_relationships(c: &Connection, links: &[Relationship]) -> Result<(), StoreError> {
-    let mut s = c.prepare_cached(
+    execute_each(
+        c,
         "INSERT INTO relationships (id, person_id, related_person_id, kind, \
          parental_responsibility, organisation_id, source_record_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for r in links {
-        s.execute(params![
-            uuid(&Uuid::now_v7()),
-            uuid(&r.person_id.0),
-            uuid(&r.related_person.0),
-            r.kind.as_str(),
-            r.parental_responsibility,
-            r.organisation.to_string(),
-            r.source_record.as_ref().map(|s| uuid(&s.0)),
-        ])?;
-    }
-    Ok(())
+        links,
+        |s, r| {
+            s.execute(params![
+                uuid(&Uuid::now_v7()),
+                uuid(&r.person_id.0),
+                uuid(&r.related_person.0),
+                r.kind.as_str(),
+                r.parental_responsibility,
+                r.organisation.to_string(),
+                r.source_record.as_ref().map(|s| uuid(&s.0)),
+            ])
+        },
+    )
 }

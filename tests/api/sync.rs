@@ -464,3 +464,81 @@ async fn linkage_on_the_engines_own_connection_decides_as_a_pooled_transaction_d
     assert_eq!(file.1, memory.1, "pairs queued for review");
     assert!(file.0 == memory.0, "the same records join the same persons");
 }
+
+/// The derived family and household memberships a store holds, as (family, person, role).
+async fn memberships(
+    store: &Store,
+) -> std::collections::BTreeSet<(uuid::Uuid, uuid::Uuid, String)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = store.conn();
+    conn.query_all_raw(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT family_id, person_id, role FROM family_members",
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        (
+            r.try_get("", "family_id").unwrap(),
+            r.try_get("", "person_id").unwrap(),
+            r.try_get("", "role").unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn overlapping_runs_leave_every_family_rebuilt_once_the_last_one_ends() {
+    // The last of an engine's overlapping runs rebuilds the families all of them touched.
+    // Nothing is left queued, and rebuilding every person's groups afresh changes nothing.
+    let pop = population::generate(&PopulationSpec::new(60, 17));
+    let feeds = kinship::cli::feeds::start(envelopes(&pop), 40)
+        .await
+        .unwrap();
+    let (store, _dir) = fresh_store(Db::Sqlite).await;
+    let engine = Engine::new(store.clone());
+    let mut runs = tokio::task::JoinSet::new();
+    for spec in &feeds.specs {
+        let (engine, c) = (engine.clone(), Running::build(spec.clone()).unwrap());
+        runs.spawn(async move { engine.run(&c, &Silent).await.unwrap() });
+    }
+    while let Some(done) = runs.join_next().await {
+        done.unwrap();
+    }
+    let queued = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let conn = store.conn();
+        conn.query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT person_id FROM family_queue",
+        ))
+        .await
+        .unwrap()
+        .len()
+    };
+    assert_eq!(queued, 0, "persons left waiting for their families");
+    let synced = memberships(&store).await;
+    assert!(synced.len() > 100, "{} memberships", synced.len());
+
+    let everyone: Vec<kinship::model::PersonId> = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let conn = store.conn();
+        conn.query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM persons",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| kinship::model::PersonId(r.try_get("", "id").unwrap()))
+        .collect()
+    };
+    kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
+        .await
+        .unwrap();
+    kinship::store::families::drain(store.conn(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(memberships(&store).await, synced);
+}
