@@ -161,11 +161,19 @@ pub async fn rebuild(
     let mut seeds: BTreeSet<Uuid> = touched.iter().copied().collect();
     let before = derived_families_of(conn, &touched).await?;
     seeds.extend(members_of(conn, &before).await?);
-    // Families: walk declared relationships out from them.
+    // Families: walk declared relationships out from them. A family holds at most
+    // MAX_FAMILY persons, so no one further than that many steps from a seed can join a
+    // seed's family: the walk stops there, or (against a web of relationships that links
+    // half the graph) once it has seen far more persons than the seeds could be grouped with.
+    // It always takes the first step: a bound on the persons seen alone, reached by the seeds
+    // of a large rebuild, once left every family of that rebuild without its relationships.
     let mut seen: BTreeSet<Uuid> = seeds.clone();
     let mut frontier: Vec<Uuid> = seen.iter().copied().collect();
     let mut edges: BTreeSet<Edge> = BTreeSet::new();
-    while !frontier.is_empty() && seen.len() < 10_000 {
+    let most = seeds.len().saturating_mul(MAX_FAMILY).max(10_000);
+    let mut steps = 0;
+    while !frontier.is_empty() && steps < MAX_FAMILY && (steps == 0 || seen.len() < most) {
+        steps += 1;
         let found = family_edges(conn, &frontier).await?;
         frontier.clear();
         for e in found {

@@ -985,18 +985,31 @@ pub async fn relatives_with_names(
                 .await?,
         );
     }
-    let mut by_person: HashMap<Uuid, Vec<(String, String)>> = HashMap::new();
+    let mut by_person: HashMap<PersonId, Vec<(String, String)>> = HashMap::new();
     for (p, f, g) in names {
-        by_person.entry(p).or_default().push((f, g));
+        by_person.entry(PersonId(p)).or_default().push((f, g));
     }
-    Ok(links
+    let links = links
+        .into_iter()
+        .map(|(a, r)| (PersonId(a), PersonId(r)))
+        .collect();
+    Ok(relatives_named(links, &by_person))
+}
+
+/// Each (anchor, relative) link once for each name the relative holds, as (anchor, relative,
+/// family, given).
+pub(crate) fn relatives_named(
+    links: Vec<(PersonId, PersonId)>,
+    names: &HashMap<PersonId, Vec<(String, String)>>,
+) -> Vec<(PersonId, PersonId, String, String)> {
+    links
         .into_iter()
         .flat_map(|(anchor, rel)| {
-            by_person
+            names
                 .get(&rel)
                 .into_iter()
                 .flatten()
-                .map(move |(f, g)| (PersonId(anchor), PersonId(rel), f.clone(), g.clone()))
+                .map(move |(f, g)| (anchor, rel, f.clone(), g.clone()))
         })
-        .collect())
+        .collect()
 }

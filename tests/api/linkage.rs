@@ -503,3 +503,57 @@ async fn link_all_merges_what_sync_left_apart_and_queues_the_doubtful_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_make() {
+    // One rebuild takes up to 5,000 queued persons, and everyone already grouped with them:
+    // well over 10,000 persons here. Every declared parent, carer, child or sibling
+    // relationship must still put both persons in one family built from relationships.
+    let (store, _dir) = crate::sync::fresh_store(crate::helpers::Db::Sqlite).await;
+    let pop = population::generate(&PopulationSpec::new(4_000, 23));
+    kinship::store::load::population(store.conn(), &pop, chrono::Utc::now())
+        .await
+        .unwrap();
+    let everyone: Vec<PersonId> = pop.persons.iter().map(|p| p.id).collect();
+    assert!(everyone.len() > 12_000, "{} persons", everyone.len());
+    // Twice: the second rebuild starts from the groups the first made, as a later sync does.
+    for _ in 0..2 {
+        kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
+            .await
+            .unwrap();
+        kinship::store::families::drain(store.conn(), &Default::default())
+            .await
+            .unwrap();
+    }
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            use sea_orm::{ConnectionTrait, Statement};
+            let conn = store.conn();
+            let row = conn
+                .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let related = count(
+        "SELECT COUNT(*) FROM relationships WHERE kind IN ('parent', 'carer', 'child', 'sibling')",
+    )
+    .await;
+    assert!(related > 5_000, "{related} relationships");
+    let apart = count(
+        "SELECT COUNT(*) FROM relationships r \
+         WHERE r.kind IN ('parent', 'carer', 'child', 'sibling') AND NOT EXISTS ( \
+           SELECT 1 FROM family_members a \
+           JOIN family_members b ON b.family_id = a.family_id \
+           JOIN families f ON f.id = a.family_id AND f.basis = 'relationships' \
+           WHERE a.person_id = r.person_id AND b.person_id = r.related_person_id)",
+    )
+    .await;
+    assert_eq!(
+        apart, 0,
+        "related persons in no family together, of {related}"
+    );
+}

@@ -370,6 +370,15 @@ async fn administrators_see_connectors_runs_and_quarantine_without_payloads() {
     .await;
 }
 
+/// The rows a raw statement returns from a store.
+async fn query(store: &Store, sql: &str) -> Vec<sea_orm::QueryResult> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = store.conn();
+    conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap()
+}
+
 type Outcome = (
     std::collections::BTreeSet<Vec<(String, String, String)>>,
     usize,
@@ -379,16 +388,11 @@ type Outcome = (
 /// grouped by the person they joined (as sorted connector and key pairs), each with its
 /// link method, and how many pairs wait for review.
 async fn linkage_outcome(store: &Store) -> Outcome {
-    use sea_orm::{ConnectionTrait, Statement};
-    let conn = store.conn();
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT connector, source_key, person_id, link_method FROM source_records",
-        ))
-        .await
-        .unwrap();
+    let rows = query(
+        store,
+        "SELECT connector, source_key, person_id, link_method FROM source_records",
+    )
+    .await;
     let mut by_person: std::collections::BTreeMap<uuid::Uuid, Vec<(String, String, String)>> =
         Default::default();
     for r in rows {
@@ -409,14 +413,7 @@ async fn linkage_outcome(store: &Store) -> Outcome {
             g
         })
         .collect();
-    let reviews = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT id FROM match_reviews",
-        ))
-        .await
-        .unwrap()
-        .len();
+    let reviews = query(store, "SELECT id FROM match_reviews").await.len();
     (groups, reviews)
 }
 
@@ -469,14 +466,11 @@ async fn linkage_on_the_engines_own_connection_decides_as_a_pooled_transaction_d
 async fn memberships(
     store: &Store,
 ) -> std::collections::BTreeSet<(uuid::Uuid, uuid::Uuid, String)> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let conn = store.conn();
-    conn.query_all_raw(Statement::from_string(
-        conn.get_database_backend(),
+    query(
+        store,
         "SELECT family_id, person_id, role FROM family_members",
-    ))
+    )
     .await
-    .unwrap()
     .into_iter()
     .map(|r| {
         (
@@ -506,34 +500,18 @@ async fn overlapping_runs_leave_every_family_rebuilt_once_the_last_one_ends() {
     while let Some(done) = runs.join_next().await {
         done.unwrap();
     }
-    let queued = {
-        use sea_orm::{ConnectionTrait, Statement};
-        let conn = store.conn();
-        conn.query_all_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT person_id FROM family_queue",
-        ))
+    let queued = query(&store, "SELECT person_id FROM family_queue")
         .await
-        .unwrap()
-        .len()
-    };
+        .len();
     assert_eq!(queued, 0, "persons left waiting for their families");
     let synced = memberships(&store).await;
     assert!(synced.len() > 100, "{} memberships", synced.len());
 
-    let everyone: Vec<kinship::model::PersonId> = {
-        use sea_orm::{ConnectionTrait, Statement};
-        let conn = store.conn();
-        conn.query_all_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT id FROM persons",
-        ))
+    let everyone: Vec<kinship::model::PersonId> = query(&store, "SELECT id FROM persons")
         .await
-        .unwrap()
         .into_iter()
         .map(|r| kinship::model::PersonId(r.try_get("", "id").unwrap()))
-        .collect()
-    };
+        .collect();
     kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
         .await
         .unwrap();

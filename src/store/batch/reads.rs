@@ -261,16 +261,7 @@ impl BatchTxn {
                     )? {
                         names.entry(p).or_default().push((f, g));
                     }
-                    Ok(links
-                        .into_iter()
-                        .flat_map(|(anchor, rel)| {
-                            names
-                                .get(&rel)
-                                .into_iter()
-                                .flatten()
-                                .map(move |(f, g)| (anchor, rel, f.clone(), g.clone()))
-                        })
-                        .collect())
+                    Ok(rows::relatives_named(links, &names))
                 })
                 .await
             }
