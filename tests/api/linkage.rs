@@ -518,24 +518,14 @@ async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_
     assert!(everyone.len() > 12_000, "{} persons", everyone.len());
     // Twice: the second rebuild starts from the groups the first made, as a later sync does.
     for _ in 0..2 {
-        kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
-            .await
-            .unwrap();
-        kinship::store::families::drain(store.conn(), &Default::default())
-            .await
-            .unwrap();
+        crate::sync::rebuild_groups(&store, &everyone).await;
     }
     let count = |sql: &'static str| {
         let store = store.clone();
         async move {
-            use sea_orm::{ConnectionTrait, Statement};
-            let conn = store.conn();
-            let row = conn
-                .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-                .await
+            crate::sync::query(&store, sql).await[0]
+                .try_get_by_index::<i64>(0)
                 .unwrap()
-                .unwrap();
-            row.try_get_by_index::<i64>(0).unwrap()
         }
     };
     let related = count(

@@ -371,7 +371,7 @@ async fn administrators_see_connectors_runs_and_quarantine_without_payloads() {
 }
 
 /// The rows a raw statement returns from a store.
-async fn query(store: &Store, sql: &str) -> Vec<sea_orm::QueryResult> {
+pub async fn query(store: &Store, sql: &str) -> Vec<sea_orm::QueryResult> {
     use sea_orm::{ConnectionTrait, Statement};
     let conn = store.conn();
     conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
@@ -512,11 +512,16 @@ async fn overlapping_runs_leave_every_family_rebuilt_once_the_last_one_ends() {
         .into_iter()
         .map(|r| kinship::model::PersonId(r.try_get("", "id").unwrap()))
         .collect();
-    kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
+    rebuild_groups(&store, &everyone).await;
+    assert_eq!(memberships(&store).await, synced);
+}
+
+/// Queues these persons and rebuilds their families and households, as a sync's end does.
+pub async fn rebuild_groups(store: &Store, persons: &[kinship::model::PersonId]) {
+    kinship::store::families::enqueue(store.conn(), persons, chrono::Utc::now())
         .await
         .unwrap();
     kinship::store::families::drain(store.conn(), &Default::default())
         .await
         .unwrap();
-    assert_eq!(memberships(&store).await, synced);
 }
