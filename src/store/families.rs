@@ -93,11 +93,11 @@ pub fn find<T: Copy + Eq + std::hash::Hash>(parent: &mut HashMap<T, T>, x: T) ->
     root
 }
 
-/// The derived families and households these persons belong to.
+/// The derived families and households these persons belong to, as (families, households).
 async fn derived_families_of(
     conn: &impl ConnectionTrait,
     persons: &[Uuid],
-) -> Result<BTreeSet<Uuid>, StoreError> {
+) -> Result<(BTreeSet<Uuid>, BTreeSet<Uuid>), StoreError> {
     let mut theirs: BTreeSet<Uuid> = BTreeSet::new();
     for chunk in persons.chunks(2_000) {
         let rows: Vec<Uuid> = family_members::Entity::find()
@@ -110,19 +110,26 @@ async fn derived_families_of(
         theirs.extend(rows);
     }
     let theirs: Vec<Uuid> = theirs.into_iter().collect();
-    let mut derived: BTreeSet<Uuid> = BTreeSet::new();
+    let (mut families, mut households) = (BTreeSet::new(), BTreeSet::new());
     for chunk in theirs.chunks(2_000) {
-        let rows: Vec<Uuid> = families::Entity::find()
+        let rows: Vec<(Uuid, Option<String>)> = families::Entity::find()
             .select_only()
             .column(families::Column::Id)
+            .column(families::Column::Basis)
             .filter(families::Column::Id.is_in(chunk.iter().copied()))
             .filter(families::Column::Basis.is_not_null())
             .into_tuple()
             .all(conn)
             .await?;
-        derived.extend(rows);
+        for (id, basis) in rows {
+            if basis.as_deref() == Some("address") {
+                households.insert(id);
+            } else {
+                families.insert(id);
+            }
+        }
     }
-    Ok(derived)
+    Ok((families, households))
 }
 
 /// The members of families.
@@ -156,11 +163,17 @@ pub async fn rebuild(
         return Ok(());
     }
     // Everyone already grouped with a touched person is rebuilt too: a group a touched
-    // person leaves must be rebuilt without them.
+    // person leaves must be rebuilt without them. The families are walked again from the
+    // members of the touched persons' families, the households found again from the
+    // addresses of the members of their households: a group no touched person was in, and
+    // none joins, is left as it is.
     let touched: Vec<Uuid> = touched.iter().map(|p| p.0).collect();
+    let (before_families, before_households) = derived_families_of(conn, &touched).await?;
     let mut seeds: BTreeSet<Uuid> = touched.iter().copied().collect();
-    let before = derived_families_of(conn, &touched).await?;
-    seeds.extend(members_of(conn, &before).await?);
+    seeds.extend(members_of(conn, &before_families).await?);
+    let mut residents_of: BTreeSet<Uuid> = touched.iter().copied().collect();
+    residents_of.extend(members_of(conn, &before_households).await?);
+    let before: BTreeSet<Uuid> = before_families.union(&before_households).copied().collect();
     // Families: walk declared relationships out from them. A family holds at most
     // MAX_FAMILY persons, so no one further than that many steps from a seed can join a
     // seed's family: the walk stops there, or (against a web of relationships that links
@@ -247,10 +260,11 @@ pub async fn rebuild(
         }
     }
 
-    // Households: current residents of the touched persons' current addresses.
+    // Households: current residents of the current addresses of the touched persons and of
+    // those they lived with.
     let current: Vec<(Uuid, String, String)> = {
         let mut rows = Vec::new();
-        let ids: Vec<Uuid> = seeds.iter().copied().collect();
+        let ids: Vec<Uuid> = residents_of.iter().copied().collect();
         for chunk in ids.chunks(2_000) {
             rows.extend(
                 addresses::Entity::find()

@@ -547,3 +547,84 @@ async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_
         "related persons in no family together, of {related}"
     );
 }
+
+#[tokio::test]
+async fn a_person_who_moves_leaves_one_household_and_joins_another() {
+    let (store, _dir) = crate::sync::fresh_store(crate::helpers::Db::Sqlite).await;
+    let pop = population::generate(&PopulationSpec::new(40, 29));
+    kinship::store::load::population(store.conn(), &pop, chrono::Utc::now())
+        .await
+        .unwrap();
+    let everyone: Vec<PersonId> = pop.persons.iter().map(|p| p.id).collect();
+    crate::sync::rebuild_groups(&store, &everyone).await;
+    let households = |store: kinship::store::Store| async move {
+        let mut by: std::collections::BTreeMap<uuid::Uuid, std::collections::BTreeSet<uuid::Uuid>> =
+            Default::default();
+        for r in crate::sync::query(
+            &store,
+            "SELECT m.family_id, m.person_id FROM family_members m \
+             JOIN families f ON f.id = m.family_id WHERE f.basis = 'address'",
+        )
+        .await
+        {
+            by.entry(r.try_get("", "family_id").unwrap())
+                .or_default()
+                .insert(r.try_get("", "person_id").unwrap());
+        }
+        by
+    };
+    let before = households(store.clone()).await;
+    let mut big = before.iter().filter(|(_, m)| m.len() >= 3);
+    let (&old, old_members) = big.next().expect("a household of three or more");
+    let (&new, new_members) = big.next().expect("a second one");
+    let mover = *old_members.iter().next().unwrap();
+    let host = *new_members.iter().next().unwrap();
+
+    // The mover's current address ends; they now live at the host's address.
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let conn = store.conn();
+        let backend = conn.get_database_backend();
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE addresses SET valid_to = '2026-11-01' WHERE person_id = ? AND valid_to IS NULL",
+            [mover.into()],
+        ))
+        .await
+        .unwrap();
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO addresses (id, person_id, line1, line2, town, postcode, postcode_norm, \
+             uprn, usage, valid_from, valid_to, organisation_id, source_record_id) \
+             SELECT ?, ?, line1, line2, town, postcode, postcode_norm, uprn, usage, \
+             '2026-11-01', NULL, organisation_id, NULL FROM addresses \
+             WHERE person_id = ? AND valid_to IS NULL LIMIT 1",
+            [uuid::Uuid::now_v7().into(), mover.into(), host.into()],
+        ))
+        .await
+        .unwrap();
+    }
+    // Only the mover is queued, as a sync queues the person whose address changed.
+    crate::sync::rebuild_groups(&store, &[PersonId(mover)]).await;
+    let after = households(store.clone()).await;
+    let mut expected_new = new_members.clone();
+    expected_new.insert(mover);
+    assert_eq!(
+        after.get(&new),
+        Some(&expected_new),
+        "the mover joins the new household"
+    );
+    let mut expected_old = old_members.clone();
+    expected_old.remove(&mover);
+    assert_eq!(
+        after.get(&old),
+        Some(&expected_old),
+        "the old household goes on without them"
+    );
+    // Every other household is as it was.
+    for (id, members) in &before {
+        if *id != old && *id != new {
+            assert_eq!(after.get(id), Some(members));
+        }
+    }
+}
