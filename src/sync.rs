@@ -84,6 +84,32 @@ impl Running {
     }
 }
 
+/// One run counted among an engine's runs under way. A run whose future is dropped part-way
+/// (a cancelled task) stops being counted too, or no later run would ever be the last.
+struct Active(Option<Arc<std::sync::atomic::AtomicUsize>>);
+
+impl Active {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(Some(Arc::clone(count)))
+    }
+
+    /// Stops counting this run; true when no other run is under way.
+    fn finish(mut self) -> bool {
+        self.0
+            .take()
+            .is_some_and(|c| c.fetch_sub(1, Ordering::SeqCst) == 1)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -240,7 +266,7 @@ impl Engine {
         rows::save_run(conn, &run).await?;
         progress.started(&c.spec.id);
         let cursor = rows::cursor(conn, &c.spec.id).await?.map(Cursor);
-        self.active.fetch_add(1, Ordering::SeqCst);
+        let active = Active::start(&self.active);
         let retries = AtomicI64::new(0);
         // A producer pulls and parses batches into a short queue while the consumer writes
         // them: reading the feed and writing the graph overlap. The consumer writes whatever
@@ -321,7 +347,7 @@ impl Engine {
         // by the last of this engine's overlapping runs to finish: a person several feeds
         // touch at once is rebuilt once, not after each feed. The queue is in the store, so
         // a process stopped before then leaves it to the next run.
-        let last = self.active.fetch_sub(1, Ordering::SeqCst) == 1;
+        let last = active.finish();
         if last
             && let Err(e) = apply::rebuild_families(
                 &self.store,

@@ -182,14 +182,13 @@ impl BatchTxn {
             Self::Orm(t) => rows::ensure_organisations(t, &ids).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
                         "INSERT INTO organisations (id, kind, name) VALUES (?1, ?2, ?1) \
                          ON CONFLICT (id) DO NOTHING",
-                    )?;
-                    for o in &ids {
-                        s.execute(params![o.to_string(), o.kind().to_string()])?;
-                    }
-                    Ok(())
+                        &ids,
+                        |s, o| s.execute(params![o.to_string(), o.kind().to_string()]),
+                    )
                 })
                 .await
             }
@@ -206,22 +205,23 @@ impl BatchTxn {
             Self::Orm(t) => super::load::persons(t, &persons, now).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    let now = time(&now);
+                    execute_each(
+                        c,
                         "INSERT INTO persons (id, date_of_birth, sex, is_child, shielded, \
                          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    )?;
-                    let now = time(&now);
-                    for p in &persons {
-                        s.execute(params![
-                            uuid(&p.id.0),
-                            date(p.date_of_birth),
-                            p.sex.as_str(),
-                            p.is_child,
-                            p.shielded,
-                            now
-                        ])?;
-                    }
-                    Ok(())
+                        &persons,
+                        |s, p| {
+                            s.execute(params![
+                                uuid(&p.id.0),
+                                date(p.date_of_birth),
+                                p.sex.as_str(),
+                                p.is_child,
+                                p.shielded,
+                                now
+                            ])
+                        },
+                    )
                 })
                 .await
             }
@@ -245,12 +245,12 @@ impl BatchTxn {
                         "relationships",
                         "source_relationships",
                     ] {
-                        let mut s = c.prepare_cached(&format!(
-                            "DELETE FROM {table} WHERE source_record_id = ?1"
-                        ))?;
-                        for id in &ids {
-                            s.execute([uuid(&id.0)])?;
-                        }
+                        execute_each(
+                            c,
+                            &format!("DELETE FROM {table} WHERE source_record_id = ?1"),
+                            &ids,
+                            |s, id| s.execute([uuid(&id.0)]),
+                        )?;
                     }
                     Ok(())
                 })
@@ -265,7 +265,8 @@ impl BatchTxn {
             Self::Orm(t) => rows::upsert_records(t, &records).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
                         "INSERT INTO source_records (id, connector, organisation_id, source_key, \
                          fetched_at, content_hash, payload, person_id, link_method, subject_key, \
                          envelope, updated_at, link_score, link_detail) \
@@ -277,25 +278,25 @@ impl BatchTxn {
                          person_id = excluded.person_id, link_method = excluded.link_method, \
                          subject_key = excluded.subject_key, envelope = excluded.envelope, \
                          updated_at = excluded.updated_at",
-                    )?;
-                    for r in &records {
-                        s.execute(params![
-                            uuid(&r.id.0),
-                            r.connector,
-                            r.organisation.to_string(),
-                            r.source_key,
-                            time(&r.fetched_at),
-                            r.content_hash,
-                            r.raw,
-                            r.person_id.as_ref().map(|p| uuid(&p.0)),
-                            r.link_method,
-                            r.subject_key,
-                            r.envelope,
-                            r.link_score,
-                            r.link_detail,
-                        ])?;
-                    }
-                    Ok(())
+                        &records,
+                        |s, r| {
+                            s.execute(params![
+                                uuid(&r.id.0),
+                                r.connector,
+                                r.organisation.to_string(),
+                                r.source_key,
+                                time(&r.fetched_at),
+                                r.content_hash,
+                                r.raw,
+                                r.person_id.as_ref().map(|p| uuid(&p.0)),
+                                r.link_method,
+                                r.subject_key,
+                                r.envelope,
+                                r.link_score,
+                                r.link_detail,
+                            ])
+                        },
+                    )
                 })
                 .await
             }
@@ -311,27 +312,28 @@ impl BatchTxn {
             Self::Orm(t) => rows::insert_reviews(t, &reviews).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
                         "INSERT INTO match_reviews (id, source_record_id, record_person_id, \
                          candidate_person_id, score, detail, status, created_at, decided_at, \
                          decided_by, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )?;
-                    for r in &reviews {
-                        s.execute(params![
-                            uuid(&r.id),
-                            uuid(&r.source_record.0),
-                            uuid(&r.record_person.0),
-                            uuid(&r.candidate_person.0),
-                            r.score,
-                            r.detail,
-                            r.status,
-                            time(&r.created_at),
-                            r.decided_at.as_ref().map(time),
-                            r.decided_by,
-                            r.note,
-                        ])?;
-                    }
-                    Ok(())
+                        &reviews,
+                        |s, r| {
+                            s.execute(params![
+                                uuid(&r.id),
+                                uuid(&r.source_record.0),
+                                uuid(&r.record_person.0),
+                                uuid(&r.candidate_person.0),
+                                r.score,
+                                r.detail,
+                                r.status,
+                                time(&r.created_at),
+                                r.decided_at.as_ref().map(time),
+                                r.decided_by,
+                                r.note,
+                            ])
+                        },
+                    )
                 })
                 .await
             }
@@ -385,13 +387,12 @@ impl BatchTxn {
             Self::Orm(t) => rows::set_person(t, &ids, person, method).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
                         "UPDATE source_records SET person_id = ?1, link_method = ?2 WHERE id = ?3",
-                    )?;
-                    for id in &ids {
-                        s.execute(params![uuid(&person.0), method, uuid(&id.0)])?;
-                    }
-                    Ok(())
+                        &ids,
+                        |s, id| s.execute(params![uuid(&person.0), method, uuid(&id.0)]),
+                    )
                 })
                 .await
             }
@@ -521,15 +522,14 @@ impl BatchTxn {
             Self::Orm(t) => super::families::enqueue(t, &persons, now).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    let now = time(&now);
+                    execute_each(
+                        c,
                         "INSERT INTO family_queue (person_id, queued_at) VALUES (?1, ?2) \
                          ON CONFLICT (person_id) DO NOTHING",
-                    )?;
-                    let now = time(&now);
-                    for p in &persons {
-                        s.execute(params![uuid(&p.0), now])?;
-                    }
-                    Ok(())
+                        &persons,
+                        |s, p| s.execute(params![uuid(&p.0), now]),
+                    )
                 })
                 .await
             }
@@ -557,46 +557,51 @@ impl BatchTxn {
             Self::Sqlite(t) => {
                 let connector = connector.to_owned();
                 t.run(move |c| {
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
                         "INSERT INTO source_relationships (id, source_record_id, connector, \
                          related_key, kind, parental_responsibility, resolved) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        &declared,
+                        |s, d| {
+                            s.execute(params![
+                                uuid(&d.id),
+                                uuid(&d.source_record.0),
+                                d.connector,
+                                d.related_key,
+                                d.kind,
+                                d.parental_responsibility,
+                                d.resolved,
+                            ])
+                        },
                     )?;
-                    for d in &declared {
-                        s.execute(params![
-                            uuid(&d.id),
-                            uuid(&d.source_record.0),
-                            d.connector,
-                            d.related_key,
-                            d.kind,
-                            d.parental_responsibility,
-                            d.resolved,
-                        ])?;
-                    }
-                    let mut s = c
-                        .prepare_cached("UPDATE source_relationships SET resolved = 1 WHERE id = ?1")?;
-                    for id in &now_resolved {
-                        s.execute([uuid(id)])?;
-                    }
-                    let mut s = c.prepare_cached(
+                    execute_each(
+                        c,
+                        "UPDATE source_relationships SET resolved = 1 WHERE id = ?1",
+                        &now_resolved,
+                        |s, id| s.execute([uuid(id)]),
+                    )?;
+                    execute_each(
+                        c,
                         "INSERT INTO quarantine (id, connector, source_key, reason, raw, \
                          received_at, run_id, state, attempts, resolved_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        &quarantine,
+                        |s, q| {
+                            s.execute(params![
+                                uuid(&q.id),
+                                q.connector,
+                                q.source_key,
+                                q.reason,
+                                q.raw,
+                                time(&q.received_at),
+                                q.run_id.as_ref().map(uuid),
+                                q.state,
+                                q.attempts,
+                                q.resolved_at.as_ref().map(time),
+                            ])
+                        },
                     )?;
-                    for q in &quarantine {
-                        s.execute(params![
-                            uuid(&q.id),
-                            q.connector,
-                            q.source_key,
-                            q.reason,
-                            q.raw,
-                            time(&q.received_at),
-                            q.run_id.as_ref().map(uuid),
-                            q.state,
-                            q.attempts,
-                            q.resolved_at.as_ref().map(time),
-                        ])?;
-                    }
                     // The open entries of the connector are read once and matched here: a
                     // probe per landed key would walk them all for each key.
                     let open: Vec<(Uuid, String)> = {

@@ -504,17 +504,26 @@ async fn link_all_merges_what_sync_left_apart_and_queues_the_doubtful_once() {
     .await;
 }
 
+/// A fresh SQLite store holding a generated population as loaded (no sync), and its persons.
+async fn loaded(
+    families: usize,
+    seed: u64,
+) -> (kinship::store::Store, tempfile::TempDir, Vec<PersonId>) {
+    let (store, dir) = crate::sync::fresh_store(crate::helpers::Db::Sqlite).await;
+    let pop = population::generate(&PopulationSpec::new(families, seed));
+    kinship::store::load::population(store.conn(), &pop, chrono::Utc::now())
+        .await
+        .unwrap();
+    let everyone = pop.persons.iter().map(|p| p.id).collect();
+    (store, dir, everyone)
+}
+
 #[tokio::test]
 async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_make() {
     // One rebuild takes up to 5,000 queued persons, and everyone already grouped with them:
     // well over 10,000 persons here. Every declared parent, carer, child or sibling
     // relationship must still put both persons in one family built from relationships.
-    let (store, _dir) = crate::sync::fresh_store(crate::helpers::Db::Sqlite).await;
-    let pop = population::generate(&PopulationSpec::new(4_000, 23));
-    kinship::store::load::population(store.conn(), &pop, chrono::Utc::now())
-        .await
-        .unwrap();
-    let everyone: Vec<PersonId> = pop.persons.iter().map(|p| p.id).collect();
+    let (store, _dir, everyone) = loaded(4_000, 23).await;
     assert!(everyone.len() > 12_000, "{} persons", everyone.len());
     // Twice: the second rebuild starts from the groups the first made, as a later sync does.
     for _ in 0..2 {
@@ -550,12 +559,7 @@ async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_
 
 #[tokio::test]
 async fn a_person_who_moves_leaves_one_household_and_joins_another() {
-    let (store, _dir) = crate::sync::fresh_store(crate::helpers::Db::Sqlite).await;
-    let pop = population::generate(&PopulationSpec::new(40, 29));
-    kinship::store::load::population(store.conn(), &pop, chrono::Utc::now())
-        .await
-        .unwrap();
-    let everyone: Vec<PersonId> = pop.persons.iter().map(|p| p.id).collect();
+    let (store, _dir, everyone) = loaded(40, 29).await;
     crate::sync::rebuild_groups(&store, &everyone).await;
     let households = |store: kinship::store::Store| async move {
         let mut by: std::collections::BTreeMap<uuid::Uuid, std::collections::BTreeSet<uuid::Uuid>> =

@@ -525,3 +525,37 @@ pub async fn rebuild_groups(store: &Store, persons: &[kinship::model::PersonId])
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_cancelled_run_does_not_keep_later_runs_from_rebuilding_families() {
+    let (store, _dir) = fresh_store(Db::Sqlite).await;
+    let engine = Engine::new(store.clone());
+    // A feed that never answers: its run is cancelled while it waits.
+    let hanging = serve(Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        StatusCode::OK
+    }))
+    .await;
+    let stuck = Running::build(police_spec(&hanging, 25)).unwrap();
+    let task = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(&stuck, &Silent).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    let (feed, _) = police_feed(40);
+    let url = serve(feed.router()).await;
+    let mut spec = police_spec(&url, 25);
+    spec.id = "other-police".into();
+    let run = engine
+        .run(&Running::build(spec).unwrap(), &Silent)
+        .await
+        .unwrap();
+    assert!(run.new > 20, "{run:?}");
+    let queued = query(&store, "SELECT person_id FROM family_queue")
+        .await
+        .len();
+    assert_eq!(queued, 0, "persons left waiting for their families");
+}
