@@ -10,6 +10,8 @@
 //!
 //! Sync queues the persons each batch touched ([`enqueue`]) and rebuilds their groups once at
 //! the end of the run ([`drain`]): a family touched by many batches is rebuilt once.
+//! When much of the graph is queued (an initial load), [`drain`] rebuilds every group from one
+//! read of the graph ([`rebuild_everything`]) instead of walking out from each queued person.
 //!
 //! A derived group's id is stable: a household's follows from its address, a family's from its
 //! earliest member, so involvements that name a group keep naming it as members join.
@@ -42,13 +44,7 @@ type Holder = (String, Option<Uuid>);
 
 /// Relationships that make a family, touching any of `ids`.
 async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
-    let kinds = [
-        RelationshipKind::Parent,
-        RelationshipKind::Carer,
-        RelationshipKind::Child,
-        RelationshipKind::Sibling,
-    ]
-    .map(|k| k.as_str());
+    let kinds = family_kinds();
     let mut out = Vec::new();
     for chunk in ids.chunks(2_000) {
         out.extend(
@@ -152,6 +148,152 @@ async fn members_of(
     Ok(out)
 }
 
+/// What groups are made of: the declared relationships that make families, the current
+/// residents of each address, and which persons are children.
+#[derive(Default)]
+struct Found {
+    edges: BTreeSet<Edge>,
+    /// Current residents by (postcode, normalised first line), each with the record that gave
+    /// the address (the least, when several do).
+    residents: BTreeMap<(String, String), BTreeMap<Uuid, Holder>>,
+    is_child: HashMap<Uuid, bool>,
+}
+
+impl Found {
+    /// Counts a current address towards its household, if it has a postcode.
+    fn resident(&mut self, person: Uuid, postcode: &str, line: &str, holder: Holder) {
+        let Some(key) = household_key(postcode, line) else {
+            return;
+        };
+        self.residents
+            .entry(key)
+            .or_default()
+            .entry(person)
+            .and_modify(|h| {
+                if holder < *h {
+                    *h = holder.clone();
+                }
+            })
+            .or_insert(holder);
+    }
+}
+
+/// The household an address counts towards: (postcode, first line with its spaces and case
+/// made regular), or none without a postcode.
+fn household_key(postcode: &str, line: &str) -> Option<(String, String)> {
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!postcode.is_empty()).then(|| (postcode.to_owned(), line.to_uppercase()))
+}
+
+/// Reads whether each of `ids` is a child, for those not yet known.
+async fn read_is_child(
+    conn: &impl ConnectionTrait,
+    found: &mut Found,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<(), StoreError> {
+    let unknown: Vec<Uuid> = ids.filter(|p| !found.is_child.contains_key(p)).collect();
+    for chunk in unknown.chunks(2_000) {
+        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
+            .select_only()
+            .column(persons::Column::Id)
+            .column(persons::Column::IsChild)
+            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.is_child.extend(rows);
+    }
+    Ok(())
+}
+
+/// The relationships kinds that make a family.
+fn family_kinds() -> [&'static str; 4] {
+    [
+        RelationshipKind::Parent,
+        RelationshipKind::Carer,
+        RelationshipKind::Child,
+        RelationshipKind::Sibling,
+    ]
+    .map(|k| k.as_str())
+}
+
+/// The memberships groups are made of, and which of the groups are households.
+fn group(found: &Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
+    let mut parent: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut size: HashMap<Uuid, usize> = HashMap::new();
+    for (a, b, ..) in &found.edges {
+        let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
+        if ra == rb {
+            continue;
+        }
+        let (sa, sb) = (*size.get(&ra).unwrap_or(&1), *size.get(&rb).unwrap_or(&1));
+        if sa + sb > MAX_FAMILY {
+            continue;
+        }
+        let (root, child) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        parent.insert(child, root);
+        size.insert(root, sa + sb);
+    }
+    let is_child = |p: &Uuid| found.is_child.get(p).copied().unwrap_or(false);
+    // Each person's role and the record that says so: the first edge that names them.
+    let mut members: BTreeMap<(Uuid, Uuid), Member> = BTreeMap::new();
+    for (a, b, kind, organisation, source) in &found.edges {
+        let root = find(&mut parent, *a);
+        if root != find(&mut parent, *b) {
+            continue;
+        }
+        let family = Uuid::new_v5(&NAMESPACE, format!("family:{root}").as_bytes());
+        // `b` is `kind` of `a`.
+        let (role_a, role_b) = match RelationshipKind::parse(kind) {
+            Some(RelationshipKind::Parent) => ("child", "parent"),
+            Some(RelationshipKind::Carer) => ("child", "carer"),
+            Some(RelationshipKind::Child) => ("parent", "child"),
+            _ => ("member", "member"),
+        };
+        for (person, role) in [(*a, role_a), (*b, role_b)] {
+            let role = match role {
+                "member" if is_child(&person) => "child",
+                r => r,
+            };
+            let m = members.entry((family, person)).or_insert(Member {
+                family,
+                person,
+                role,
+                organisation: organisation.clone(),
+                source: *source,
+            });
+            // A parent or carer in any edge is a parent or carer of the family.
+            if matches!(role, "parent" | "carer") && m.role == "member" {
+                m.role = role;
+            }
+        }
+    }
+    let mut households = BTreeSet::new();
+    for ((postcode, line), people) in &found.residents {
+        if people.len() < 2 || people.len() > MAX_HOUSEHOLD {
+            continue;
+        }
+        let family = Uuid::new_v5(
+            &NAMESPACE,
+            format!("household:{postcode}:{line}").as_bytes(),
+        );
+        households.insert(family);
+        for (person, (organisation, source)) in people {
+            members.insert(
+                (family, *person),
+                Member {
+                    family,
+                    person: *person,
+                    role: if is_child(person) { "child" } else { "member" },
+                    organisation: organisation.clone(),
+                    source: *source,
+                },
+            );
+        }
+    }
+    (members, households)
+}
+
 /// Rebuilds the derived families and households of the persons in `touched` (and of everyone
 /// grouped with them).
 pub async fn rebuild(
@@ -180,125 +322,47 @@ pub async fn rebuild(
     // half the graph) once it has seen far more persons than the seeds could be grouped with.
     // It always takes the first step: a bound on the persons seen alone, reached by the seeds
     // of a large rebuild, once left every family of that rebuild without its relationships.
+    let mut found = Found::default();
     let mut seen: BTreeSet<Uuid> = seeds.clone();
     let mut frontier: Vec<Uuid> = seen.iter().copied().collect();
-    let mut edges: BTreeSet<Edge> = BTreeSet::new();
     let most = seeds.len().saturating_mul(MAX_FAMILY).max(10_000);
     let mut steps = 0;
     while !frontier.is_empty() && steps < MAX_FAMILY && (steps == 0 || seen.len() < most) {
         steps += 1;
-        let found = family_edges(conn, &frontier).await?;
+        let edges = family_edges(conn, &frontier).await?;
         frontier.clear();
-        for e in found {
+        for e in edges {
             for end in [e.0, e.1] {
                 if seen.insert(end) {
                     frontier.push(end);
                 }
             }
-            edges.insert(e);
-        }
-    }
-    let mut parent: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut size: HashMap<Uuid, usize> = HashMap::new();
-    for (a, b, ..) in &edges {
-        let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
-        if ra == rb {
-            continue;
-        }
-        let (sa, sb) = (*size.get(&ra).unwrap_or(&1), *size.get(&rb).unwrap_or(&1));
-        if sa + sb > MAX_FAMILY {
-            continue;
-        }
-        let (root, child) = if ra < rb { (ra, rb) } else { (rb, ra) };
-        parent.insert(child, root);
-        size.insert(root, sa + sb);
-    }
-    let everyone: Vec<Uuid> = seen.iter().copied().collect();
-    let mut is_child: HashMap<Uuid, bool> = HashMap::new();
-    for chunk in everyone.chunks(2_000) {
-        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
-            .select_only()
-            .column(persons::Column::Id)
-            .column(persons::Column::IsChild)
-            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        is_child.extend(rows);
-    }
-    // Each person's role and the record that says so: the first edge that names them.
-    let mut members: BTreeMap<(Uuid, Uuid), Member> = BTreeMap::new();
-    for (a, b, kind, organisation, source) in &edges {
-        let root = find(&mut parent, *a);
-        if root != find(&mut parent, *b) {
-            continue;
-        }
-        let family = Uuid::new_v5(&NAMESPACE, format!("family:{root}").as_bytes());
-        // `b` is `kind` of `a`.
-        let (role_a, role_b) = match RelationshipKind::parse(kind) {
-            Some(RelationshipKind::Parent) => ("child", "parent"),
-            Some(RelationshipKind::Carer) => ("child", "carer"),
-            Some(RelationshipKind::Child) => ("parent", "child"),
-            _ => ("member", "member"),
-        };
-        for (person, role) in [(*a, role_a), (*b, role_b)] {
-            let role = match role {
-                "member" if is_child.get(&person).copied().unwrap_or(false) => "child",
-                r => r,
-            };
-            let m = members.entry((family, person)).or_insert(Member {
-                family,
-                person,
-                role,
-                organisation: organisation.clone(),
-                source: *source,
-            });
-            // A parent or carer in any edge is a parent or carer of the family.
-            if matches!(role, "parent" | "carer") && m.role == "member" {
-                m.role = role;
-            }
+            found.edges.insert(e);
         }
     }
 
     // Households: current residents of the current addresses of the touched persons and of
     // those they lived with.
-    let current: Vec<(Uuid, String, String)> = {
-        let mut rows = Vec::new();
-        let ids: Vec<Uuid> = residents_of.iter().copied().collect();
-        for chunk in ids.chunks(2_000) {
-            rows.extend(
-                addresses::Entity::find()
-                    .select_only()
-                    .column(addresses::Column::PersonId)
-                    .column(addresses::Column::PostcodeNorm)
-                    .column(addresses::Column::Line1)
-                    .filter(addresses::Column::PersonId.is_in(chunk.iter().copied()))
-                    .filter(addresses::Column::ValidTo.is_null())
-                    .into_tuple::<(Uuid, String, String)>()
-                    .all(conn)
-                    .await?,
-            );
-        }
-        rows
-    };
-    let line_key = |line: &str| {
-        line.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_uppercase()
-    };
-    let postcodes: BTreeSet<String> = current
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    let ids: Vec<Uuid> = residents_of.iter().copied().collect();
+    for chunk in ids.chunks(2_000) {
+        let rows: Vec<(String, String)> = addresses::Entity::find()
+            .select_only()
+            .column(addresses::Column::PostcodeNorm)
+            .column(addresses::Column::Line1)
+            .filter(addresses::Column::PersonId.is_in(chunk.iter().copied()))
+            .filter(addresses::Column::ValidTo.is_null())
+            .into_tuple()
+            .all(conn)
+            .await?;
+        wanted.extend(rows.iter().filter_map(|(p, l)| household_key(p, l)));
+    }
+    let postcodes: Vec<&str> = wanted
         .iter()
-        .filter(|(_, p, _)| !p.is_empty())
-        .map(|(_, p, _)| p.clone())
+        .map(|(p, _)| p.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    let wanted: BTreeSet<(String, String)> = current
-        .iter()
-        .filter(|(_, p, _)| !p.is_empty())
-        .map(|(_, p, l)| (p.clone(), line_key(l)))
-        .collect();
-    let mut residents: BTreeMap<(String, String), BTreeMap<Uuid, Holder>> = BTreeMap::new();
-    let postcodes: Vec<String> = postcodes.into_iter().collect();
     for chunk in postcodes.chunks(1_000) {
         let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = addresses::Entity::find()
             .select_only()
@@ -307,71 +371,96 @@ pub async fn rebuild(
             .column(addresses::Column::Line1)
             .column(addresses::Column::OrganisationId)
             .column(addresses::Column::SourceRecordId)
-            .filter(addresses::Column::PostcodeNorm.is_in(chunk.iter().map(String::as_str)))
+            .filter(addresses::Column::PostcodeNorm.is_in(chunk.iter().copied()))
             .filter(addresses::Column::ValidTo.is_null())
             .into_tuple()
             .all(conn)
             .await?;
         for (person, postcode, line, organisation, source) in rows {
-            let key = (postcode, line_key(&line));
-            if wanted.contains(&key) {
-                residents
-                    .entry(key)
-                    .or_default()
-                    .entry(person)
-                    .or_insert((organisation, source));
+            if household_key(&postcode, &line).is_some_and(|k| wanted.contains(&k)) {
+                found.resident(person, &postcode, &line, (organisation, source));
             }
         }
     }
-    let mut households: Vec<Uuid> = Vec::new();
-    let mut household_people: Vec<Uuid> = Vec::new();
-    for ((postcode, line), people) in &residents {
-        household_people.extend(people.keys());
-        if people.len() < 2 || people.len() > MAX_HOUSEHOLD {
-            continue;
-        }
-        let family = Uuid::new_v5(
-            &NAMESPACE,
-            format!("household:{postcode}:{line}").as_bytes(),
-        );
-        households.push(family);
-        for (person, (organisation, source)) in people {
-            members.insert(
-                (family, *person),
-                Member {
-                    family,
-                    person: *person,
-                    role: "member",
-                    organisation: organisation.clone(),
-                    source: *source,
-                },
-            );
-        }
-    }
-    let unknown: Vec<Uuid> = household_people
-        .iter()
-        .filter(|p| !is_child.contains_key(p))
-        .copied()
+    let people: BTreeSet<Uuid> = found
+        .residents
+        .values()
+        .flat_map(|r| r.keys().copied())
+        .chain(seen)
         .collect();
-    for chunk in unknown.chunks(2_000) {
-        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
-            .select_only()
-            .column(persons::Column::Id)
-            .column(persons::Column::IsChild)
-            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        is_child.extend(rows);
-    }
-    for m in members.values_mut() {
-        if m.role == "member" && is_child.get(&m.person).copied().unwrap_or(false) {
-            m.role = "child";
-        }
-    }
+    read_is_child(conn, &mut found, people.into_iter()).await?;
+    let (members, households) = group(&found);
+    replace(conn, before, &members, &households, now).await
+}
 
-    // Replace the groups rebuilt here, and drop those the touched persons were in that no
-    // longer exist.
+/// Rebuilds every derived family and household in the store, from one read of every
+/// relationship that makes a family and every current address: for a rebuild that touches
+/// much of the graph (an initial load queues every person), far less work than walking out
+/// from each person. Groups come out exactly as [`rebuild`] of every person makes them.
+pub async fn rebuild_everything(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut found = Found::default();
+    found.edges = relationships::Entity::find()
+        .select_only()
+        .column(relationships::Column::PersonId)
+        .column(relationships::Column::RelatedPersonId)
+        .column(relationships::Column::Kind)
+        .column(relationships::Column::OrganisationId)
+        .column(relationships::Column::SourceRecordId)
+        .filter(relationships::Column::Kind.is_in(family_kinds()))
+        .into_tuple::<Edge>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = addresses::Entity::find()
+        .select_only()
+        .column(addresses::Column::PersonId)
+        .column(addresses::Column::PostcodeNorm)
+        .column(addresses::Column::Line1)
+        .column(addresses::Column::OrganisationId)
+        .column(addresses::Column::SourceRecordId)
+        .filter(addresses::Column::ValidTo.is_null())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (person, postcode, line, organisation, source) in rows {
+        found.resident(person, &postcode, &line, (organisation, source));
+    }
+    found.is_child = persons::Entity::find()
+        .select_only()
+        .column(persons::Column::Id)
+        .column(persons::Column::IsChild)
+        .into_tuple::<(Uuid, bool)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let before: BTreeSet<Uuid> = families::Entity::find()
+        .select_only()
+        .column(families::Column::Id)
+        .filter(families::Column::Basis.is_not_null())
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let (members, households) = group(&found);
+    drop(found);
+    replace(conn, before, &members, &households, now).await
+}
+
+/// Replaces the memberships of the groups rebuilt here (and of `before`, the groups they were
+/// rebuilt from) with `members`, and drops the groups of `before` that no longer exist.
+async fn replace(
+    conn: &impl ConnectionTrait,
+    before: BTreeSet<Uuid>,
+    members: &BTreeMap<(Uuid, Uuid), Member>,
+    households: &BTreeSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let kept: BTreeSet<Uuid> = members.values().map(|m| m.family).collect();
     let old: Vec<Uuid> = before.union(&kept).copied().collect();
     for chunk in old.chunks(2_000) {
@@ -427,21 +516,17 @@ pub async fn rebuild(
             .exec_without_returning(conn)
             .await?;
     }
-    let rows: Vec<family_members::ActiveModel> = members
-        .values()
-        .map(|m| family_members::ActiveModel {
+    for chunk in members.values().collect::<Vec<_>>().chunks(500) {
+        family_members::Entity::insert_many(chunk.iter().map(|m| family_members::ActiveModel {
             id: Set(Uuid::new_v5(&m.family, m.person.as_bytes())),
             family_id: Set(m.family),
             person_id: Set(m.person),
             role: Set(m.role.to_owned()),
             organisation_id: Set(m.organisation.clone()),
             source_record_id: Set(m.source),
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        family_members::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(conn)
-            .await?;
+        }))
+        .exec_without_returning(conn)
+        .await?;
     }
     Ok(())
 }
@@ -471,11 +556,17 @@ pub async fn enqueue(
 /// The most queued persons one rebuild takes.
 const DRAIN_CHUNK: u64 = 5_000;
 
+/// When at least one person in this many is queued, the drain rebuilds every group from one
+/// read of the graph ([`rebuild_everything`]) rather than walking out from each queued person.
+const EVERYTHING_SHARE: u64 = 10;
+
 /// What a drain did, and how long its two halves took.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Drained {
     /// Persons taken from the queue.
     pub persons: u64,
+    /// Whether every group was rebuilt from one read of the graph.
+    pub everything: bool,
     /// Time spent rebuilding groups (with reading and emptying the queue, and committing).
     pub rebuild: std::time::Duration,
     /// Time spent re-evaluating indicators.
@@ -483,13 +574,26 @@ pub struct Drained {
 }
 
 /// Rebuilds the groups of every queued person and re-evaluates their indicators of need, a
-/// chunk per transaction, and empties the queue.
+/// chunk per transaction, and empties the queue. When much of the graph is queued (an initial
+/// load), every group is rebuilt first in one transaction, and the chunks that follow only
+/// re-evaluate indicators: a crash between the two leaves the queue as it was, and the next
+/// drain starts again.
 pub async fn drain(
     conn: &sea_orm::DatabaseConnection,
     sets: &crate::practice::indicators::IndicatorSets,
 ) -> Result<Drained, StoreError> {
+    use sea_orm::PaginatorTrait;
     let mut done = Drained::default();
     let mut lap = std::time::Instant::now();
+    let queued = family_queue::Entity::find().count(conn).await?;
+    if queued > 0
+        && queued.saturating_mul(EVERYTHING_SHARE) >= persons::Entity::find().count(conn).await?
+    {
+        let txn = super::begin_write(conn).await?;
+        rebuild_everything(&txn, Utc::now()).await?;
+        txn.commit().await?;
+        done.everything = true;
+    }
     loop {
         let txn = super::begin_write(conn).await?;
         let ids: Vec<Uuid> = family_queue::Entity::find()
@@ -506,7 +610,9 @@ pub async fn drain(
         }
         let persons: Vec<PersonId> = ids.iter().copied().map(PersonId).collect();
         let now = Utc::now();
-        rebuild(&txn, &persons, now).await?;
+        if !done.everything {
+            rebuild(&txn, &persons, now).await?;
+        }
         let refreshing = std::time::Instant::now();
         done.rebuild += refreshing - lap;
         super::indicators::refresh(&txn, sets, &persons, now).await?;

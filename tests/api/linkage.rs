@@ -523,12 +523,61 @@ async fn a_rebuild_of_thousands_of_persons_keeps_every_family_its_relationships_
     // One rebuild takes up to 5,000 queued persons, and everyone already grouped with them:
     // well over 10,000 persons here. Every declared parent, carer, child or sibling
     // relationship must still put both persons in one family built from relationships.
-    let (store, _dir, everyone) = loaded(4_000, 23).await;
+    //
+    // A drain with every person queued rebuilds every group from one read of the graph; a
+    // drain with few queued walks out from each, a chunk at a time. Both make the same groups.
+    let (store, _dir, mut everyone) = loaded(4_000, 23).await;
     assert!(everyone.len() > 12_000, "{} persons", everyone.len());
-    // Twice: the second rebuild starts from the groups the first made, as a later sync does.
+    let groups = || {
+        let store = store.clone();
+        async move {
+            crate::sync::query(
+                &store,
+                "SELECT m.family_id, m.person_id, m.role, m.organisation_id, m.source_record_id \
+                 FROM family_members m JOIN families f ON f.id = m.family_id \
+                 WHERE f.basis IS NOT NULL",
+            )
+            .await
+            .into_iter()
+            .map(|r| {
+                (
+                    r.try_get::<uuid::Uuid>("", "family_id").unwrap(),
+                    r.try_get::<uuid::Uuid>("", "person_id").unwrap(),
+                    r.try_get::<String>("", "role").unwrap(),
+                    r.try_get::<String>("", "organisation_id").unwrap(),
+                    r.try_get::<Option<uuid::Uuid>>("", "source_record_id")
+                        .unwrap(),
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    kinship::store::families::enqueue(store.conn(), &everyone, chrono::Utc::now())
+        .await
+        .unwrap();
+    let drained = kinship::store::families::drain(store.conn(), &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        drained.everything,
+        "every person queued: one read of the graph"
+    );
+    let whole = groups().await;
+    assert!(whole.len() > 20_000, "{} memberships", whole.len());
+    // Then a chunk of queued persons at a time, as a drain takes them, twice: the second
+    // rebuild starts from the groups the first made, as a later sync does.
+    everyone.sort();
     for _ in 0..2 {
-        crate::sync::rebuild_groups(&store, &everyone).await;
+        for chunk in everyone.chunks(5_000) {
+            kinship::store::families::rebuild(store.conn(), chunk, chrono::Utc::now())
+                .await
+                .unwrap();
+        }
     }
+    assert!(
+        whole == groups().await,
+        "chunked rebuilds changed the groups"
+    );
     let count = |sql: &'static str| {
         let store = store.clone();
         async move {
