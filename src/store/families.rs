@@ -16,12 +16,13 @@
 //! A derived group's id is stable: a household's follows from its address, a family's from its
 //! earliest member, so involvements that name a group keep naming it as members join.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QuerySelect,
+    QuerySelect, StreamTrait,
 };
 use uuid::Uuid;
 
@@ -38,9 +39,12 @@ pub const MAX_HOUSEHOLD: usize = 20;
 /// The namespace derived group ids are made in.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b69_6e73_6869_7066_616d_696c_6965_7300);
 
+/// A relationship as read: person, related person, kind, organisation, source record.
 type Edge = (Uuid, Uuid, String, String, Option<Uuid>);
+/// A relationship as grouping holds it, its kind and organisation shared, not copied.
+type Link = (Uuid, Uuid, &'static str, Arc<str>, Option<Uuid>);
 /// The organisation and source record behind a fact about a person.
-type Holder = (String, Option<Uuid>);
+type Holder = (Arc<str>, Option<Uuid>);
 
 /// Relationships that make a family, touching any of `ids`.
 async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
@@ -74,7 +78,7 @@ struct Member {
     family: Uuid,
     person: Uuid,
     role: &'static str,
-    organisation: String,
+    organisation: Arc<str>,
     source: Option<Uuid>,
 }
 
@@ -152,19 +156,47 @@ async fn members_of(
 /// residents of each address, and which persons are children.
 #[derive(Default)]
 struct Found {
-    edges: BTreeSet<Edge>,
+    /// In any order, and possibly twice: [`group`] sorts them.
+    links: Vec<Link>,
     /// Current residents by (postcode, normalised first line), each with the record that gave
     /// the address (the least, when several do).
     residents: BTreeMap<(String, String), BTreeMap<Uuid, Holder>>,
     is_child: HashMap<Uuid, bool>,
+    /// Organisation ids, each held once.
+    organisations: HashSet<Arc<str>>,
 }
 
 impl Found {
+    /// The organisation id, shared with every other mention of it.
+    fn organisation(&mut self, id: String) -> Arc<str> {
+        if let Some(held) = self.organisations.get(id.as_str()) {
+            return Arc::clone(held);
+        }
+        let held: Arc<str> = id.into();
+        self.organisations.insert(Arc::clone(&held));
+        held
+    }
+
+    /// Holds a relationship that makes a family.
+    fn link(&mut self, (a, b, kind, organisation, source): Edge) {
+        let kind = RelationshipKind::parse(&kind).map_or("", RelationshipKind::as_str);
+        let organisation = self.organisation(organisation);
+        self.links.push((a, b, kind, organisation, source));
+    }
+
     /// Counts a current address towards its household, if it has a postcode.
-    fn resident(&mut self, person: Uuid, postcode: &str, line: &str, holder: Holder) {
+    fn resident(
+        &mut self,
+        person: Uuid,
+        postcode: &str,
+        line: &str,
+        organisation: String,
+        source: Option<Uuid>,
+    ) {
         let Some(key) = household_key(postcode, line) else {
             return;
         };
+        let holder = (self.organisation(organisation), source);
         self.residents
             .entry(key)
             .or_default()
@@ -218,10 +250,12 @@ fn family_kinds() -> [&'static str; 4] {
 }
 
 /// The memberships groups are made of, and which of the groups are households.
-fn group(found: &Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
+fn group(mut found: Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
+    found.links.sort_unstable();
+    found.links.dedup();
     let mut parent: HashMap<Uuid, Uuid> = HashMap::new();
     let mut size: HashMap<Uuid, usize> = HashMap::new();
-    for (a, b, ..) in &found.edges {
+    for (a, b, ..) in &found.links {
         let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
         if ra == rb {
             continue;
@@ -237,7 +271,7 @@ fn group(found: &Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
     let is_child = |p: &Uuid| found.is_child.get(p).copied().unwrap_or(false);
     // Each person's role and the record that says so: the first edge that names them.
     let mut members: BTreeMap<(Uuid, Uuid), Member> = BTreeMap::new();
-    for (a, b, kind, organisation, source) in &found.edges {
+    for (a, b, kind, organisation, source) in &found.links {
         let root = find(&mut parent, *a);
         if root != find(&mut parent, *b) {
             continue;
@@ -259,7 +293,7 @@ fn group(found: &Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
                 family,
                 person,
                 role,
-                organisation: organisation.clone(),
+                organisation: Arc::clone(organisation),
                 source: *source,
             });
             // A parent or carer in any edge is a parent or carer of the family.
@@ -285,7 +319,7 @@ fn group(found: &Found) -> (BTreeMap<(Uuid, Uuid), Member>, BTreeSet<Uuid>) {
                     family,
                     person: *person,
                     role: if is_child(person) { "child" } else { "member" },
-                    organisation: organisation.clone(),
+                    organisation: Arc::clone(organisation),
                     source: *source,
                 },
             );
@@ -337,7 +371,7 @@ pub async fn rebuild(
                     frontier.push(end);
                 }
             }
-            found.edges.insert(e);
+            found.link(e);
         }
     }
 
@@ -378,7 +412,7 @@ pub async fn rebuild(
             .await?;
         for (person, postcode, line, organisation, source) in rows {
             if household_key(&postcode, &line).is_some_and(|k| wanted.contains(&k)) {
-                found.resident(person, &postcode, &line, (organisation, source));
+                found.resident(person, &postcode, &line, organisation, source);
             }
         }
     }
@@ -389,7 +423,7 @@ pub async fn rebuild(
         .chain(seen)
         .collect();
     read_is_child(conn, &mut found, people.into_iter()).await?;
-    let (members, households) = group(&found);
+    let (members, households) = group(found);
     replace(conn, before, &members, &households, now).await
 }
 
@@ -397,12 +431,15 @@ pub async fn rebuild(
 /// relationship that makes a family and every current address: for a rebuild that touches
 /// much of the graph (an initial load queues every person), far less work than walking out
 /// from each person. Groups come out exactly as [`rebuild`] of every person makes them.
-pub async fn rebuild_everything(
-    conn: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+pub async fn rebuild_everything<C>(conn: &C, now: DateTime<Utc>) -> Result<(), StoreError>
+where
+    C: ConnectionTrait + StreamTrait,
+{
+    use futures_util::TryStreamExt;
+    // Rows are streamed, not collected: at a million records the graph's relationships and
+    // addresses would otherwise be held twice over.
     let mut found = Found::default();
-    found.edges = relationships::Entity::find()
+    let mut edges = relationships::Entity::find()
         .select_only()
         .column(relationships::Column::PersonId)
         .column(relationships::Column::RelatedPersonId)
@@ -411,11 +448,13 @@ pub async fn rebuild_everything(
         .column(relationships::Column::SourceRecordId)
         .filter(relationships::Column::Kind.is_in(family_kinds()))
         .into_tuple::<Edge>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect();
-    let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = addresses::Entity::find()
+        .stream(conn)
+        .await?;
+    while let Some(e) = edges.try_next().await? {
+        found.link(e);
+    }
+    drop(edges);
+    let mut rows = addresses::Entity::find()
         .select_only()
         .column(addresses::Column::PersonId)
         .column(addresses::Column::PostcodeNorm)
@@ -423,21 +462,24 @@ pub async fn rebuild_everything(
         .column(addresses::Column::OrganisationId)
         .column(addresses::Column::SourceRecordId)
         .filter(addresses::Column::ValidTo.is_null())
-        .into_tuple()
-        .all(conn)
+        .into_tuple::<(Uuid, String, String, String, Option<Uuid>)>()
+        .stream(conn)
         .await?;
-    for (person, postcode, line, organisation, source) in rows {
-        found.resident(person, &postcode, &line, (organisation, source));
+    while let Some((person, postcode, line, organisation, source)) = rows.try_next().await? {
+        found.resident(person, &postcode, &line, organisation, source);
     }
-    found.is_child = persons::Entity::find()
+    drop(rows);
+    let mut children = persons::Entity::find()
         .select_only()
         .column(persons::Column::Id)
         .column(persons::Column::IsChild)
         .into_tuple::<(Uuid, bool)>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect();
+        .stream(conn)
+        .await?;
+    while let Some((person, child)) = children.try_next().await? {
+        found.is_child.insert(person, child);
+    }
+    drop(children);
     let before: BTreeSet<Uuid> = families::Entity::find()
         .select_only()
         .column(families::Column::Id)
@@ -447,8 +489,7 @@ pub async fn rebuild_everything(
         .await?
         .into_iter()
         .collect();
-    let (members, households) = group(&found);
-    drop(found);
+    let (members, households) = group(found);
     replace(conn, before, &members, &households, now).await
 }
 
@@ -522,7 +563,7 @@ async fn replace(
             family_id: Set(m.family),
             person_id: Set(m.person),
             role: Set(m.role.to_owned()),
-            organisation_id: Set(m.organisation.clone()),
+            organisation_id: Set(m.organisation.to_string()),
             source_record_id: Set(m.source),
         }))
         .exec_without_returning(conn)
