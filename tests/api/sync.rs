@@ -559,3 +559,42 @@ async fn a_cancelled_run_does_not_keep_later_runs_from_rebuilding_families() {
         .len();
     assert_eq!(queued, 0, "persons left waiting for their families");
 }
+
+#[tokio::test]
+async fn the_sync_writer_folds_its_log_back_into_the_database_file_while_the_store_is_open() {
+    // Commits on a SQLite file land in its write-ahead log; a thread of the writer's own folds
+    // them back into the file, so the file alone holds them while the store is still open
+    // (SQLite folds everything only when the last connection closes).
+    let (store, dir) = fresh_store(Db::Sqlite).await;
+    let engine = Engine::new(store.clone());
+    let (feed, _) = police_feed(40);
+    let url = serve(feed.router()).await;
+    let run = engine
+        .run(&Running::build(police_spec(&url, 25)).unwrap(), &Silent)
+        .await
+        .unwrap();
+    assert!(run.new > 20, "{run:?}");
+    let file = store.sqlite_file().unwrap();
+    let copy = dir.path().join("without-its-log.db");
+    let mut in_file = 0;
+    for _ in 0..100 {
+        // The file as it is, without its write-ahead log: what has been folded back.
+        std::fs::copy(&file, &copy).unwrap();
+        in_file = rusqlite::Connection::open(&copy)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM source_records WHERE connector = 'anyshire-police'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0);
+        if in_file == run.new {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_file, run.new, "records folded back into the file");
+    drop(engine);
+    drop(store);
+}
