@@ -38,19 +38,19 @@ use crate::model::{
 };
 
 /// The sync engine's own connection to a SQLite file, kept between batches, and a thread of
-/// its own that folds the file's write-ahead log back into it after commits. A commit then
-/// never waits for that copy, nor for its sync to disk: folded inline, it was a fifth of the
-/// writer's time in an initial load. The thread ends with the writer.
+/// its own that folds the file's write-ahead log back into it after commits, while the
+/// writer goes on. Folded only inline, by the commit that takes the log past the checkpoint
+/// interval, the copy and its sync to disk were a fifth of the writer's time in an initial
+/// load. The commit still folds inline at the interval, but only the frames the thread has
+/// not yet copied: without that step the log never runs empty at the start of a
+/// transaction, so it never restarts from its beginning, and grew past a gigabyte in a
+/// million-record load. The thread ends with the writer.
 pub struct Writer {
     conn: Connection,
     /// Wakes the folding thread; `None` when the thread could not start, and the writer folds
-    /// inline as SQLite does by default.
+    /// at the interval alone.
     committed: Option<std::sync::mpsc::SyncSender<()>>,
 }
-
-/// The most pages the write-ahead log holds before a commit folds it inline: the folding
-/// thread keeps it far below this, unless it falls behind.
-const WAL_BACKSTOP_PAGES: u32 = 262_144;
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,12 +77,9 @@ impl Writer {
         )?;
         conn.set_prepared_statement_cache_capacity(64);
         let committed = match Self::folder(path) {
-            Ok(folds) => {
-                conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}"))?;
-                Some(folds)
-            }
+            Ok(folds) => Some(folds),
             Err(e) => {
-                tracing::warn!(error = %e, "sync writer: WAL folded inline, no thread for it");
+                tracing::warn!(error = %e, "sync writer: no thread to fold the WAL; commits fold it");
                 None
             }
         };
