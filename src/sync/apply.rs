@@ -119,8 +119,12 @@ async fn candidates(tx: &mut BatchTxn, work: &[Work]) -> Result<Candidates, Sync
     Ok(c)
 }
 
-/// The most candidate persons one batch loads for probabilistic linkage.
-const MAX_PROBABLE_PERSONS: usize = 5_000;
+/// The most candidate persons probabilistic linkage loads for one record (those blocking puts
+/// first, by id): a bound per record, not per batch, so that how records fall into batches
+/// does not decide which of them are compared with anyone. A bound of 5,000 persons a batch
+/// once left most records of a large batch with no one to compare with, and made a person of
+/// each.
+const MAX_PROBABLE_PERSONS: usize = 200;
 
 /// The persons probabilistic blocking puts beside the records of a batch that no
 /// deterministic rule has linked, with their linkage records.
@@ -145,9 +149,13 @@ async fn probables(tx: &mut BatchTxn, work: &[&Work]) -> Result<Probables, SyncE
     }
     let mut persons: BTreeSet<PersonId> = BTreeSet::new();
     for w in work {
-        persons.extend(p.candidates(&w.checked.evidence));
+        persons.extend(
+            p.candidates(&w.checked.evidence)
+                .into_iter()
+                .take(MAX_PROBABLE_PERSONS),
+        );
     }
-    let persons: Vec<PersonId> = persons.into_iter().take(MAX_PROBABLE_PERSONS).collect();
+    let persons: Vec<PersonId> = persons.into_iter().collect();
     for (id, records) in records_of(tx.holdings(persons).await?) {
         for r in records {
             p.add_record(id, r);

@@ -462,6 +462,55 @@ async fn linkage_on_the_engines_own_connection_decides_as_a_pooled_transaction_d
     assert!(file.0 == memory.0, "the same records join the same persons");
 }
 
+#[tokio::test]
+async fn how_records_fall_into_batches_does_not_decide_who_they_are_compared_with() {
+    // The same feeds synced a page of 40 records at a time, each its own transaction, and in
+    // pages of 1,000 grouped as they queue: probabilistic linkage must compare each record
+    // with the persons blocking puts beside it either way. Records linked within a batch
+    // (learned in memory) and across batches (read from the store) may score a little
+    // differently, so the outcomes are compared as counts, closely.
+    let pop = population::generate(&PopulationSpec::new(500, 11));
+    let mut outcomes = Vec::new();
+    for (page, group) in [(40, 1), (1_000, 1_000_000)] {
+        let feeds = kinship::cli::feeds::start(envelopes(&pop), page)
+            .await
+            .unwrap();
+        let (store, _dir) = fresh_store(Db::Sqlite).await;
+        let engine = Engine::new(store.clone()).with_group_records(group);
+        let mut batches = 0;
+        for spec in &feeds.specs {
+            let c = Running::build(spec.clone()).unwrap();
+            batches += engine.run(&c, &Silent).await.unwrap().batches;
+        }
+        let count = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                query(&store, sql).await[0]
+                    .try_get_by_index::<i64>(0)
+                    .unwrap()
+            }
+        };
+        outcomes.push((
+            batches,
+            count("SELECT COUNT(*) FROM persons").await,
+            count("SELECT COUNT(*) FROM source_records WHERE link_method = 'probabilistic'").await,
+        ));
+    }
+    let ((paged, persons, probable), (whole, persons_whole, probable_whole)) =
+        (outcomes[0], outcomes[1]);
+    assert!(paged > 5 * whole, "{paged} and {whole} batches");
+    assert!(probable > 100, "{probable} records linked by score");
+    let close = |a: i64, b: i64| (a - b).abs() * 50 <= a.max(b);
+    assert!(
+        close(persons, persons_whole),
+        "{persons} persons in small batches, {persons_whole} in large ones"
+    );
+    assert!(
+        close(probable, probable_whole),
+        "{probable} records linked by score in small batches, {probable_whole} in large ones"
+    );
+}
+
 /// The derived family and household memberships a store holds, as (family, person, role).
 async fn memberships(
     store: &Store,
