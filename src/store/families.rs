@@ -46,31 +46,42 @@ type Link = (Uuid, Uuid, &'static str, Arc<str>, Option<Uuid>);
 /// The organisation and source record behind a fact about a person.
 type Holder = (Arc<str>, Option<Uuid>);
 
-/// Relationships that make a family, touching any of `ids`.
-async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
-    let kinds = family_kinds();
+/// The rows `query` finds for `keys`, asked a chunk of at most 2,000 keys at a time (so that
+/// bound parameters stay under SQLite's limit).
+async fn chunked<K: Clone, T, F>(
+    keys: &[K],
+    mut query: impl FnMut(Vec<K>) -> F,
+) -> Result<Vec<T>, StoreError>
+where
+    F: std::future::Future<Output = Result<Vec<T>, sea_orm::DbErr>>,
+{
     let mut out = Vec::new();
-    for chunk in ids.chunks(2_000) {
-        out.extend(
-            relationships::Entity::find()
-                .select_only()
-                .column(relationships::Column::PersonId)
-                .column(relationships::Column::RelatedPersonId)
-                .column(relationships::Column::Kind)
-                .column(relationships::Column::OrganisationId)
-                .column(relationships::Column::SourceRecordId)
-                .filter(
-                    Condition::any()
-                        .add(relationships::Column::PersonId.is_in(chunk.iter().copied()))
-                        .add(relationships::Column::RelatedPersonId.is_in(chunk.iter().copied())),
-                )
-                .filter(relationships::Column::Kind.is_in(kinds))
-                .into_tuple::<Edge>()
-                .all(conn)
-                .await?,
-        );
+    for chunk in keys.chunks(2_000) {
+        out.extend(query(chunk.to_vec()).await?);
     }
     Ok(out)
+}
+
+/// Relationships that make a family, touching any of `ids`.
+async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
+    chunked(ids, |chunk| {
+        relationships::Entity::find()
+            .select_only()
+            .column(relationships::Column::PersonId)
+            .column(relationships::Column::RelatedPersonId)
+            .column(relationships::Column::Kind)
+            .column(relationships::Column::OrganisationId)
+            .column(relationships::Column::SourceRecordId)
+            .filter(
+                Condition::any()
+                    .add(relationships::Column::PersonId.is_in(chunk.clone()))
+                    .add(relationships::Column::RelatedPersonId.is_in(chunk)),
+            )
+            .filter(relationships::Column::Kind.is_in(family_kinds()))
+            .into_tuple::<Edge>()
+            .all(conn)
+    })
+    .await
 }
 
 /// A membership to write.
@@ -98,35 +109,35 @@ async fn derived_families_of(
     conn: &impl ConnectionTrait,
     persons: &[Uuid],
 ) -> Result<(BTreeSet<Uuid>, BTreeSet<Uuid>), StoreError> {
-    let mut theirs: BTreeSet<Uuid> = BTreeSet::new();
-    for chunk in persons.chunks(2_000) {
-        let rows: Vec<Uuid> = family_members::Entity::find()
+    let theirs: BTreeSet<Uuid> = chunked(persons, |chunk| {
+        family_members::Entity::find()
             .select_only()
             .column(family_members::Column::FamilyId)
-            .filter(family_members::Column::PersonId.is_in(chunk.iter().copied()))
-            .into_tuple()
+            .filter(family_members::Column::PersonId.is_in(chunk))
+            .into_tuple::<Uuid>()
             .all(conn)
-            .await?;
-        theirs.extend(rows);
-    }
+    })
+    .await?
+    .into_iter()
+    .collect();
     let theirs: Vec<Uuid> = theirs.into_iter().collect();
     let (mut families, mut households) = (BTreeSet::new(), BTreeSet::new());
-    for chunk in theirs.chunks(2_000) {
-        let rows: Vec<(Uuid, Option<String>)> = families::Entity::find()
+    let groups = chunked(&theirs, |chunk| {
+        families::Entity::find()
             .select_only()
             .column(families::Column::Id)
             .column(families::Column::Basis)
-            .filter(families::Column::Id.is_in(chunk.iter().copied()))
+            .filter(families::Column::Id.is_in(chunk))
             .filter(families::Column::Basis.is_not_null())
-            .into_tuple()
+            .into_tuple::<(Uuid, Option<String>)>()
             .all(conn)
-            .await?;
-        for (id, basis) in rows {
-            if basis.as_deref() == Some("address") {
-                households.insert(id);
-            } else {
-                families.insert(id);
-            }
+    })
+    .await?;
+    for (id, basis) in groups {
+        if basis.as_deref() == Some("address") {
+            households.insert(id);
+        } else {
+            families.insert(id);
         }
     }
     Ok((families, households))
@@ -138,18 +149,15 @@ async fn members_of(
     families: &BTreeSet<Uuid>,
 ) -> Result<Vec<Uuid>, StoreError> {
     let families: Vec<Uuid> = families.iter().copied().collect();
-    let mut out = Vec::new();
-    for chunk in families.chunks(2_000) {
-        let rows: Vec<Uuid> = family_members::Entity::find()
+    chunked(&families, |chunk| {
+        family_members::Entity::find()
             .select_only()
             .column(family_members::Column::PersonId)
-            .filter(family_members::Column::FamilyId.is_in(chunk.iter().copied()))
-            .into_tuple()
+            .filter(family_members::Column::FamilyId.is_in(chunk))
+            .into_tuple::<Uuid>()
             .all(conn)
-            .await?;
-        out.extend(rows);
-    }
-    Ok(out)
+    })
+    .await
 }
 
 /// What groups are made of: the declared relationships that make families, the current
@@ -224,17 +232,17 @@ async fn read_is_child(
     ids: impl Iterator<Item = Uuid>,
 ) -> Result<(), StoreError> {
     let unknown: Vec<Uuid> = ids.filter(|p| !found.is_child.contains_key(p)).collect();
-    for chunk in unknown.chunks(2_000) {
-        let rows: Vec<(Uuid, bool)> = persons::Entity::find()
+    let rows = chunked(&unknown, |chunk| {
+        persons::Entity::find()
             .select_only()
             .column(persons::Column::Id)
             .column(persons::Column::IsChild)
-            .filter(persons::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
+            .filter(persons::Column::Id.is_in(chunk))
+            .into_tuple::<(Uuid, bool)>()
             .all(conn)
-            .await?;
-        found.is_child.extend(rows);
-    }
+    })
+    .await?;
+    found.is_child.extend(rows);
     Ok(())
 }
 
@@ -377,20 +385,21 @@ pub async fn rebuild(
 
     // Households: current residents of the current addresses of the touched persons and of
     // those they lived with.
-    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let ids: Vec<Uuid> = residents_of.iter().copied().collect();
-    for chunk in ids.chunks(2_000) {
-        let rows: Vec<(String, String)> = addresses::Entity::find()
+    let wanted: BTreeSet<(String, String)> = chunked(&ids, |chunk| {
+        addresses::Entity::find()
             .select_only()
             .column(addresses::Column::PostcodeNorm)
             .column(addresses::Column::Line1)
-            .filter(addresses::Column::PersonId.is_in(chunk.iter().copied()))
+            .filter(addresses::Column::PersonId.is_in(chunk))
             .filter(addresses::Column::ValidTo.is_null())
-            .into_tuple()
+            .into_tuple::<(String, String)>()
             .all(conn)
-            .await?;
-        wanted.extend(rows.iter().filter_map(|(p, l)| household_key(p, l)));
-    }
+    })
+    .await?
+    .iter()
+    .filter_map(|(p, l)| household_key(p, l))
+    .collect();
     let postcodes: Vec<&str> = wanted
         .iter()
         .map(|(p, _)| p.as_str())
@@ -517,21 +526,18 @@ async fn replace(
             .exec(conn)
             .await?;
     }
-    let existing: BTreeSet<Uuid> = {
-        let kept: Vec<Uuid> = kept.iter().copied().collect();
-        let mut found = BTreeSet::new();
-        for chunk in kept.chunks(2_000) {
-            let rows: Vec<Uuid> = families::Entity::find()
-                .select_only()
-                .column(families::Column::Id)
-                .filter(families::Column::Id.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(conn)
-                .await?;
-            found.extend(rows);
-        }
-        found
-    };
+    let kept_ids: Vec<Uuid> = kept.iter().copied().collect();
+    let existing: BTreeSet<Uuid> = chunked(&kept_ids, |chunk| {
+        families::Entity::find()
+            .select_only()
+            .column(families::Column::Id)
+            .filter(families::Column::Id.is_in(chunk))
+            .into_tuple::<Uuid>()
+            .all(conn)
+    })
+    .await?
+    .into_iter()
+    .collect();
     let new_families: Vec<families::ActiveModel> = kept
         .iter()
         .filter(|f| !existing.contains(f))
