@@ -38,7 +38,7 @@ pub use retry::RetryPolicy;
 /// Batches pulled ahead of the writer. A deeper queue lets the writer take more records in one
 /// transaction when it is the slower side, so each commit writes fewer pages per record; each
 /// queued batch holds its records raw and parsed, so memory bounds the depth.
-const QUEUED_BATCHES: usize = 24;
+const QUEUED_BATCHES: usize = 8;
 
 /// The most records written in one transaction when batches queue up.
 const GROUP_RECORDS: usize = 20_000;
