@@ -39,12 +39,12 @@ use crate::model::{
 
 /// The sync engine's own connection to a SQLite file, kept between batches, and a thread of
 /// its own that folds the file's write-ahead log back into it after commits, while the
-/// writer goes on. Folded only inline, by the commit that takes the log past the checkpoint
-/// interval, the copy and its sync to disk were a fifth of the writer's time in an initial
-/// load. The commit still folds inline at the interval, but only the frames the thread has
-/// not yet copied: without that step the log never runs empty at the start of a
-/// transaction, so it never restarts from its beginning, and grew past a gigabyte in a
-/// million-record load. The thread ends with the writer.
+/// writer goes on: folded only inline, by the commit that takes the log past the checkpoint
+/// interval, the copy and its sync to disk held up every batch behind it. The commit still
+/// folds inline at the interval, but only the frames the thread has not yet copied: without
+/// that step the log never runs empty at the start of a transaction, so it never restarts
+/// from its beginning and grows for as long as the load goes on. The thread ends with the
+/// writer.
 pub struct Writer {
     conn: Connection,
     /// Wakes the folding thread; `None` when the thread could not start, and the writer folds
