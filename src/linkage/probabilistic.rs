@@ -945,6 +945,11 @@ pub struct Scorer {
     model: Model,
 }
 
+/// The prior probability that a record matches a given person of a graph of `persons`.
+fn prior(persons: u64) -> f64 {
+    0.5 / (persons.max(1) as f64 + 0.5)
+}
+
 impl Scorer {
     /// The scorer for a graph holding `persons` persons.
     pub fn standard(persons: u64) -> Self {
@@ -962,10 +967,18 @@ impl Scorer {
             vec![0.5, 0.5],
             vec![0.999_999, 0.000_001],
         ];
-        let lambda = 0.5 / (persons.max(1) as f64 + 0.5);
         Self {
-            model: Model { m, u, lambda },
+            model: Model {
+                m,
+                u,
+                lambda: prior(persons),
+            },
         }
+    }
+
+    /// Takes the graph to hold `persons` persons now (as records of a batch make new ones).
+    pub fn set_persons(&mut self, persons: u64) {
+        self.model.lambda = prior(persons);
     }
 
     /// Scores a pair in the file linker's form (the indexes are the caller's to set); `None`
@@ -1082,5 +1095,21 @@ mod tests {
         assert_eq!(soundex("robert"), "r163");
         assert_eq!(soundex("rupert"), "r163");
         assert_eq!(clean_dob("20150304").as_deref(), Some("2015-03-04"));
+    }
+
+    #[test]
+    fn a_scorer_follows_the_graph_as_it_grows() {
+        // The same pair is less likely one person in a graph of 50,000 than of 10: a batch
+        // that began on an empty store moves its scorer on as it makes persons.
+        let (a, b) = (
+            rec("William", "Smith", "2015-03-04", "AB1 2CD"),
+            rec("Bill", "Smith", "2015-03-04", "AB1 9XY"),
+        );
+        let p = |s: &Scorer| s.score(&a, &b).unwrap().probability;
+        let mut grown = Scorer::standard(10);
+        let small = p(&grown);
+        grown.set_persons(50_000);
+        assert_eq!(p(&grown), p(&Scorer::standard(50_000)));
+        assert!(p(&grown) < small, "{} against {small}", p(&grown));
     }
 }

@@ -392,7 +392,7 @@ pub async fn batch(
         .collect();
     let mut probables = probables(&mut tx, &doubtful).await?;
     lap = timings.lap(Stage::Blocking, lap);
-    let scorer = Scorer::standard(persons_held);
+    let mut scorer = Scorer::standard(persons_held);
     let subject_keys: Vec<String> = work
         .iter()
         .filter(|w| w.person.is_none())
@@ -479,6 +479,10 @@ pub async fn batch(
                 };
                 if decision == Decision::New && w.checked.has_identity && linkage_config.on_arrival
                 {
+                    // The prior follows the graph as this batch grows it: a batch that
+                    // began on an empty store must not score its last record as if the
+                    // store were still empty.
+                    scorer.set_persons(persons_held + new_persons.len() as u64);
                     match linkage::decide_probable(
                         &w.checked.evidence,
                         &probables,
