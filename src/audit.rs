@@ -834,7 +834,7 @@ impl<C: sea_orm::ConnectionTrait> Sink for Pooled<'_, C> {
 /// never waits for that copy, nor for its sync to disk). That thread ends with the writer.
 struct FileSink {
     file: rows::FileAppender,
-    appended: std::sync::mpsc::SyncSender<()>,
+    folder: crate::store::wal::WalFolder,
     /// The store whose statement counts include these appends.
     store: Store,
 }
@@ -842,22 +842,14 @@ struct FileSink {
 impl FileSink {
     fn open(path: &std::path::Path, store: &Store) -> Result<Self, StoreError> {
         let file = rows::FileAppender::open(path)?;
-        let folder = rows::FileAppender::open(path)?;
-        let (appended, folds) = std::sync::mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
-            .name("kinship-access-log-wal".into())
-            .spawn(move || {
-                while folds.recv().is_ok() {
-                    if let Err(e) = folder.fold_wal() {
-                        tracing::warn!(error = %e, "access log WAL not folded back; trying again after the next append");
-                    }
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                }
-            })
-            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let folder = crate::store::wal::WalFolder::start(
+            path,
+            "kinship-access-log-wal",
+            std::time::Duration::from_secs(1),
+        )?;
         Ok(Self {
             file,
-            appended,
+            folder,
             store: store.clone(),
         })
     }
@@ -877,8 +869,7 @@ impl Sink for FileSink {
             .stats()
             .add(rows.len() as u64 + 2, appended.is_err());
         if appended.is_ok() {
-            // Full means a fold is already due.
-            let _ = self.appended.try_send(());
+            self.folder.committed();
         }
         appended
     }

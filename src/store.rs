@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod operations;
 pub mod practice;
 pub mod sync;
+pub mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

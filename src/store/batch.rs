@@ -49,7 +49,7 @@ pub struct Writer {
     conn: Connection,
     /// Wakes the folding thread; `None` when the thread could not start, and the writer folds
     /// at the interval alone.
-    committed: Option<std::sync::mpsc::SyncSender<()>>,
+    committed: Option<super::wal::WalFolder>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -76,7 +76,8 @@ impl Writer {
              PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = memory;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
-        let committed = match Self::folder(path) {
+        let committed = match super::wal::WalFolder::start(path, "kinship-sync-wal", Duration::ZERO)
+        {
             Ok(folds) => Some(folds),
             Err(e) => {
                 tracing::warn!(error = %e, "sync writer: no thread to fold the WAL; commits fold it");
@@ -86,35 +87,10 @@ impl Writer {
         Ok(Self { conn, committed })
     }
 
-    /// Starts the thread that folds the WAL back into the file (SQLite's `PASSIVE`
-    /// checkpoint: as far as readers allow, without blocking the writer) after commits, and
-    /// returns what wakes it.
-    fn folder(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, StoreError> {
-        use rusqlite::OpenFlags;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")?;
-        let (committed, commits) = std::sync::mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
-            .name("kinship-sync-wal".into())
-            .spawn(move || {
-                while commits.recv().is_ok() {
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        tracing::warn!(error = %e, "sync WAL not folded back; trying again after the next commit");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        Ok(committed)
-    }
-
-    /// Wakes the folding thread after a commit (a wake already due covers this one too).
+    /// Asks the folding thread for a fold after a commit.
     fn committed(&self) {
         if let Some(c) = &self.committed {
-            let _ = c.try_send(());
+            c.committed();
         }
     }
 }

@@ -192,18 +192,14 @@ impl Found {
         self.links.push((a, b, kind, organisation, source));
     }
 
-    /// Counts a current address towards its household, if it has a postcode.
+    /// Counts a current address towards its household (see [`household_key`]).
     fn resident(
         &mut self,
         person: Uuid,
-        postcode: &str,
-        line: &str,
+        key: (String, String),
         organisation: String,
         source: Option<Uuid>,
     ) {
-        let Some(key) = household_key(postcode, line) else {
-            return;
-        };
         let holder = (self.organisation(organisation), source);
         self.residents
             .entry(key)
@@ -420,8 +416,8 @@ pub async fn rebuild(
             .all(conn)
             .await?;
         for (person, postcode, line, organisation, source) in rows {
-            if household_key(&postcode, &line).is_some_and(|k| wanted.contains(&k)) {
-                found.resident(person, &postcode, &line, organisation, source);
+            if let Some(key) = household_key(&postcode, &line).filter(|k| wanted.contains(k)) {
+                found.resident(person, key, organisation, source);
             }
         }
     }
@@ -475,7 +471,9 @@ where
         .stream(conn)
         .await?;
     while let Some((person, postcode, line, organisation, source)) = rows.try_next().await? {
-        found.resident(person, &postcode, &line, organisation, source);
+        if let Some(key) = household_key(&postcode, &line) {
+            found.resident(person, key, organisation, source);
+        }
     }
     drop(rows);
     let mut children = persons::Entity::find()
@@ -526,21 +524,9 @@ async fn replace(
             .exec(conn)
             .await?;
     }
-    let kept_ids: Vec<Uuid> = kept.iter().copied().collect();
-    let existing: BTreeSet<Uuid> = chunked(&kept_ids, |chunk| {
-        families::Entity::find()
-            .select_only()
-            .column(families::Column::Id)
-            .filter(families::Column::Id.is_in(chunk))
-            .into_tuple::<Uuid>()
-            .all(conn)
-    })
-    .await?
-    .into_iter()
-    .collect();
-    let new_families: Vec<families::ActiveModel> = kept
+    // A group that goes on keeps its row (and the time it was first made).
+    let rows: Vec<families::ActiveModel> = kept
         .iter()
-        .filter(|f| !existing.contains(f))
         .map(|f| {
             let household = households.contains(f);
             families::ActiveModel {
@@ -558,8 +544,13 @@ async fn replace(
             }
         })
         .collect();
-    for chunk in new_families.chunks(500) {
+    for chunk in rows.chunks(500) {
         families::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(families::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(conn)
             .await?;
     }

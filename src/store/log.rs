@@ -221,8 +221,8 @@ fn append_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
 /// other thread is woken for it. The values are bound as the pool binds them (the time as
 /// RFC 3339, the id as 16 bytes, JSON as text), so the rows are the same either way.
 ///
-/// It does not fold its WAL back into the file after a commit: [`FileAppender::fold_wal`],
-/// run from another thread on a connection of its own, does that without holding up appends.
+/// It does not fold its WAL back into the file after a commit: a [`super::wal::WalFolder`],
+/// on a connection of its own, does that without holding up appends.
 pub struct FileAppender {
     conn: rusqlite::Connection,
 }
@@ -295,15 +295,6 @@ impl FileAppender {
             }
         }
         txn.commit()?;
-        Ok(())
-    }
-
-    /// Folds what the WAL holds back into the file as far as readers allow (SQLite's
-    /// `PASSIVE` WAL checkpoint, not a signed checkpoint of the chain), without waiting for
-    /// or blocking the writer.
-    pub fn fold_wal(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
     }
 }

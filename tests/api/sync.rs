@@ -644,6 +644,4 @@ async fn the_sync_writer_folds_its_log_back_into_the_database_file_while_the_sto
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(in_file, run.new, "records folded back into the file");
-    drop(engine);
-    drop(store);
 }
