@@ -62,22 +62,39 @@ where
     Ok(out)
 }
 
+/// The relationships that make a family, as [`Edge`]s.
+fn family_relationships() -> sea_orm::Select<relationships::Entity> {
+    relationships::Entity::find()
+        .select_only()
+        .column(relationships::Column::PersonId)
+        .column(relationships::Column::RelatedPersonId)
+        .column(relationships::Column::Kind)
+        .column(relationships::Column::OrganisationId)
+        .column(relationships::Column::SourceRecordId)
+        .filter(relationships::Column::Kind.is_in(family_kinds()))
+}
+
+/// Current addresses, as (person, postcode, first line, organisation, source record).
+fn current_addresses() -> sea_orm::Select<addresses::Entity> {
+    addresses::Entity::find()
+        .select_only()
+        .column(addresses::Column::PersonId)
+        .column(addresses::Column::PostcodeNorm)
+        .column(addresses::Column::Line1)
+        .column(addresses::Column::OrganisationId)
+        .column(addresses::Column::SourceRecordId)
+        .filter(addresses::Column::ValidTo.is_null())
+}
+
 /// Relationships that make a family, touching any of `ids`.
 async fn family_edges(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Edge>, StoreError> {
     chunked(ids, |chunk| {
-        relationships::Entity::find()
-            .select_only()
-            .column(relationships::Column::PersonId)
-            .column(relationships::Column::RelatedPersonId)
-            .column(relationships::Column::Kind)
-            .column(relationships::Column::OrganisationId)
-            .column(relationships::Column::SourceRecordId)
+        family_relationships()
             .filter(
                 Condition::any()
                     .add(relationships::Column::PersonId.is_in(chunk.clone()))
                     .add(relationships::Column::RelatedPersonId.is_in(chunk)),
             )
-            .filter(relationships::Column::Kind.is_in(family_kinds()))
             .into_tuple::<Edge>()
             .all(conn)
     })
@@ -403,15 +420,8 @@ pub async fn rebuild(
         .into_iter()
         .collect();
     for chunk in postcodes.chunks(1_000) {
-        let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = addresses::Entity::find()
-            .select_only()
-            .column(addresses::Column::PersonId)
-            .column(addresses::Column::PostcodeNorm)
-            .column(addresses::Column::Line1)
-            .column(addresses::Column::OrganisationId)
-            .column(addresses::Column::SourceRecordId)
+        let rows: Vec<(Uuid, String, String, String, Option<Uuid>)> = current_addresses()
             .filter(addresses::Column::PostcodeNorm.is_in(chunk.iter().copied()))
-            .filter(addresses::Column::ValidTo.is_null())
             .into_tuple()
             .all(conn)
             .await?;
@@ -444,14 +454,7 @@ where
     // Rows are streamed, not collected: at a million records the graph's relationships and
     // addresses would otherwise be held twice over.
     let mut found = Found::default();
-    let mut edges = relationships::Entity::find()
-        .select_only()
-        .column(relationships::Column::PersonId)
-        .column(relationships::Column::RelatedPersonId)
-        .column(relationships::Column::Kind)
-        .column(relationships::Column::OrganisationId)
-        .column(relationships::Column::SourceRecordId)
-        .filter(relationships::Column::Kind.is_in(family_kinds()))
+    let mut edges = family_relationships()
         .into_tuple::<Edge>()
         .stream(conn)
         .await?;
@@ -459,14 +462,7 @@ where
         found.link(e);
     }
     drop(edges);
-    let mut rows = addresses::Entity::find()
-        .select_only()
-        .column(addresses::Column::PersonId)
-        .column(addresses::Column::PostcodeNorm)
-        .column(addresses::Column::Line1)
-        .column(addresses::Column::OrganisationId)
-        .column(addresses::Column::SourceRecordId)
-        .filter(addresses::Column::ValidTo.is_null())
+    let mut rows = current_addresses()
         .into_tuple::<(Uuid, String, String, String, Option<Uuid>)>()
         .stream(conn)
         .await?;
