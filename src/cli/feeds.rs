@@ -19,7 +19,66 @@ pub struct Feeds {
     pub social_care: kinship_connector_social_care::feed::Feed,
     /// One spec per feed, pointing at its loopback URL.
     pub specs: Vec<ConnectorSpec>,
+    /// The responses kept as rendered, when the feeds keep them.
+    cache: Option<PageCache>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Responses the feeds have rendered, kept by request so that asking again costs a copy, not
+/// a rendering: for a benchmark whose feeds stand in for agencies' servers, which run on
+/// machines of their own and whose rendering is not Kinship's cost. Emptied whenever what
+/// the feeds serve changes.
+#[derive(Clone, Default)]
+struct PageCache(
+    std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, (axum::http::response::Parts, axum::body::Bytes)>,
+        >,
+    >,
+);
+
+impl PageCache {
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Serves a GET from the cache, or renders it and keeps it when it succeeded.
+async fn cached(
+    axum::extract::State(cache): axum::extract::State<PageCache>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.method() != axum::http::Method::GET {
+        return next.run(req).await;
+    }
+    let key = req.uri().to_string();
+    let hit = cache
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    if let Some((parts, body)) = hit {
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    let response = next.run(req).await;
+    if response.status() != axum::http::StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => {
+            cache
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, (parts.clone(), bytes.clone()));
+            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+        }
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 impl Drop for Feeds {
@@ -38,6 +97,9 @@ impl Feeds {
             Feed::Education => self.education.upsert(records),
             Feed::Police => self.police.upsert(records),
             Feed::SocialCare => self.social_care.upsert(records),
+        }
+        if let Some(c) = &self.cache {
+            c.clear();
         }
     }
 }
@@ -67,18 +129,39 @@ fn spec(id: &str, kind: &str, settings: serde_json::Value) -> ConnectorSpec {
 
 /// Starts the four feeds over these envelopes and returns them with their specs.
 pub async fn start(
-    mut envelopes: std::collections::BTreeMap<Feed, Vec<SourceRecord>>,
+    envelopes: std::collections::BTreeMap<Feed, Vec<SourceRecord>>,
     page_size: usize,
 ) -> Result<Feeds, CliError> {
+    start_with(envelopes, page_size, None).await
+}
+
+/// Starts the four feeds, each keeping the responses it renders until what it serves
+/// changes (see [`PageCache`]).
+pub async fn start_keeping_pages(
+    envelopes: std::collections::BTreeMap<Feed, Vec<SourceRecord>>,
+    page_size: usize,
+) -> Result<Feeds, CliError> {
+    start_with(envelopes, page_size, Some(PageCache::default())).await
+}
+
+async fn start_with(
+    mut envelopes: std::collections::BTreeMap<Feed, Vec<SourceRecord>>,
+    page_size: usize,
+    cache: Option<PageCache>,
+) -> Result<Feeds, CliError> {
+    let keep = |router: axum::Router| match &cache {
+        Some(c) => router.layer(axum::middleware::from_fn_with_state(c.clone(), cached)),
+        None => router,
+    };
     let mut take = |f: Feed| envelopes.remove(&f).unwrap_or_default();
     let health = kinship_connector_health::feed::Feed::new(take(Feed::Health));
     let education = kinship_connector_education::feed::Feed::new(take(Feed::Education));
     let police = kinship_connector_police::feed::Feed::new(take(Feed::Police));
     let social_care = kinship_connector_social_care::feed::Feed::new(take(Feed::SocialCare));
-    let (health_url, t1) = serve(health.router()).await?;
-    let (education_url, t2) = serve(education.router()).await?;
-    let (police_url, t3) = serve(police.router()).await?;
-    let (social_url, t4) = serve(social_care.router()).await?;
+    let (health_url, t1) = serve(keep(health.router())).await?;
+    let (education_url, t2) = serve(keep(education.router())).await?;
+    let (police_url, t3) = serve(keep(police.router())).await?;
+    let (social_url, t4) = serve(keep(social_care.router())).await?;
     let specs = vec![
         spec(
             "anyshire-health",
@@ -111,6 +194,51 @@ pub async fn start(
         police,
         social_care,
         specs,
+        cache,
         tasks: vec![t1, t2, t3, t4],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::{self, PopulationSpec, envelopes::envelopes};
+
+    /// A feed keeping its pages serves a page again as it first rendered it, and renders it
+    /// anew once what it serves has changed: a sync after a change never reads a stale page.
+    #[tokio::test]
+    async fn a_feed_keeping_its_pages_renders_them_anew_once_what_it_serves_changes() {
+        let pop = population::generate(&PopulationSpec::new(4, 11));
+        let all = envelopes(&pop);
+        let mut police = all.get(&Feed::Police).cloned().unwrap_or_default();
+        let feeds = start_keeping_pages(all, 100).await.expect("feeds start");
+        let base = feeds
+            .specs
+            .iter()
+            .find(|s| s.id == "anyshire-police")
+            .and_then(|s| s.settings["base_url"].as_str().map(str::to_owned))
+            .expect("a police feed");
+        let url = format!("{base}/pole/events?limit=1000");
+        let get = || async {
+            let r = reqwest::get(&url).await.expect("the feed answers");
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+            r.text().await.expect("a body")
+        };
+        let first = get().await;
+        assert_eq!(get().await, first, "an unchanged feed serves the page it rendered");
+
+        let record = police
+            .iter_mut()
+            .find(|r| !r.identity.names.is_empty())
+            .expect("a police record naming a person");
+        record.identity.names[0].family.push_str("-Amended");
+        let changed = record.identity.names[0].family.clone();
+        assert!(!first.contains(&changed));
+        feeds.upsert(Feed::Police, vec![record.clone()]);
+        let after = get().await;
+        assert!(
+            after.contains(&changed),
+            "after a change the page is rendered anew, with the change"
+        );
+    }
 }

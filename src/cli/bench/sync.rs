@@ -1,5 +1,6 @@
 //! `kinship bench sync`: an initial load and a 1% incremental sync through the four
-//! connectors, from feeds served by a child process on loopback.
+//! connectors, from feeds served by a child process on loopback, against the baseline of
+//! pulling and parsing the same feeds with nothing written.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub async fn feeds(args: FeedsArgs) -> Result<(), CliError> {
         .iter()
         .map(|(f, r)| (format!("{f:?}"), r.len()))
         .collect();
-    let served = feeds::start(all, args.page_size).await?;
+    let served = feeds::start_keeping_pages(all, args.page_size).await?;
     let specs: Vec<serde_json::Value> = served
         .specs
         .iter()
@@ -153,6 +154,49 @@ async fn phase(engine: &Engine, connectors: &[Arc<Running>]) -> Result<Phase, Cl
     })
 }
 
+/// The feeds alone: every connector pulls and parses its whole feed at once, and nothing is
+/// written. The ceiling any store could reach on this machine with these feeds, and the
+/// baseline the initial load's cost is stated against.
+/// Returns the records pulled, the seconds all of them took, and each connector's records and
+/// seconds.
+async fn pull_only(
+    connectors: &[Arc<Running>],
+) -> Result<(i64, f64, Vec<(String, i64, f64)>), CliError> {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in connectors {
+        let c = Arc::clone(c);
+        tasks.spawn(async move {
+            let mut cursor = None;
+            let mut records = 0i64;
+            loop {
+                let batch = c.connector.pull(cursor.as_ref()).await?;
+                records += (batch.records.len() + batch.rejected.len()) as i64;
+                match batch.next {
+                    Some(n) => cursor = Some(n),
+                    None => {
+                        let seconds = started.elapsed().as_secs_f64();
+                        return Ok::<_, kinship_connector_sdk::ConnectorError>((
+                            c.spec.id.clone(),
+                            records,
+                            seconds,
+                        ));
+                    }
+                }
+            }
+        });
+    }
+    let mut each = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        each.push(
+            done.map_err(|e| CliError::Failed(format!("a pull task stopped: {e}")))?
+                .map_err(|e| CliError::Failed(format!("a feed failed: {e}")))?,
+        );
+    }
+    let records = each.iter().map(|(_, n, _)| n).sum();
+    Ok((records, started.elapsed().as_secs_f64(), each))
+}
+
 /// One line per stage: seconds summed over the connectors' tasks (pulling overlaps with
 /// writing, so the stages add up to more than the phase's wall time).
 fn print_stages(label: &str, p: &Phase) {
@@ -241,6 +285,10 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()?;
     let engine = Engine::new(store.clone());
 
+    eprintln!("bench sync: the feeds alone, rendered as they are asked for...");
+    let (rendered, render_seconds, _) = pull_only(&connectors).await?;
+    eprintln!("bench sync: the feeds alone, served as rendered, pulled and parsed...");
+    let (pulled, pull_seconds, pulled_each) = pull_only(&connectors).await?;
     eprintln!("bench sync: initial load...");
     let initial = phase(&engine, &connectors).await?;
     to_child.write_all(b"CHANGE\n").await?;
@@ -268,6 +316,21 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     );
     println!("initial load: {:.0} records/s", rate(&initial));
     println!("initial load: peak memory {}", mib(initial.peak));
+    println!(
+        "feeds alone, each page rendered as it is asked for: {rendered} records in {render_seconds:.1} s, {:.0} records/s",
+        rendered as f64 / render_seconds.max(1e-9)
+    );
+    let ceiling = pulled as f64 / pull_seconds.max(1e-9);
+    println!(
+        "feeds alone, pages served as rendered (pulled and parsed, nothing written): {pulled} records in {pull_seconds:.1} s, {ceiling:.0} records/s"
+    );
+    for (id, n, seconds) in &pulled_each {
+        println!("feeds alone: {id}: {n} records, done after {seconds:.1} s");
+    }
+    println!(
+        "initial load: {:.2}x the time of pulling the feeds alone",
+        initial.seconds / pull_seconds.max(1e-9)
+    );
     print_stages("initial load", &initial);
     println!(
         "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
@@ -285,9 +348,10 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         100.0 * incremental.records as f64 / initial.records.max(1) as f64
     );
     println!(
-        "summary: bench sync on {backend}: {} records at {:.0} records/s, peak {}; 1% incremental in {:.2} s ({:.1}% of the initial time)",
+        "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s), peak {}; 1% incremental in {:.2} s ({:.1}% of the initial time)",
         initial.records,
         rate(&initial),
+        initial.seconds / pull_seconds.max(1e-9),
         mib(initial.peak),
         incremental.seconds,
         100.0 * incremental.seconds / initial.seconds.max(1e-9)
