@@ -225,7 +225,11 @@ mod tests {
             r.text().await.expect("a body")
         };
         let first = get().await;
-        assert_eq!(get().await, first, "an unchanged feed serves the page it rendered");
+        assert_eq!(
+            get().await,
+            first,
+            "an unchanged feed serves the page it rendered"
+        );
 
         let record = police
             .iter_mut()

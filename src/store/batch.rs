@@ -307,7 +307,9 @@ impl BatchTxn {
                          content_hash = excluded.content_hash, payload = excluded.payload, \
                          person_id = excluded.person_id, link_method = excluded.link_method, \
                          subject_key = excluded.subject_key, envelope = excluded.envelope, \
-                         updated_at = excluded.updated_at",
+                         updated_at = excluded.updated_at, \
+                         link_score = COALESCE(excluded.link_score, source_records.link_score), \
+                         link_detail = COALESCE(excluded.link_detail, source_records.link_detail)",
                         &records,
                         |s, r| {
                             s.execute(params![

@@ -355,6 +355,8 @@ pub struct RecordRow {
 }
 
 /// Inserts new source records and overwrites changed ones, keyed by (connector, source key).
+/// A changed record keeps the score it was linked with unless it is linked anew: only a
+/// record with no person is linked again when it changes, and its new score replaces none.
 pub async fn upsert_records(
     conn: &impl ConnectionTrait,
     rows: &[RecordRow],
@@ -393,6 +395,14 @@ pub async fn upsert_records(
                     source_records::Column::Envelope,
                     source_records::Column::UpdatedAt,
                 ])
+                .value(
+                    source_records::Column::LinkScore,
+                    Expr::cust("COALESCE(excluded.link_score, source_records.link_score)"),
+                )
+                .value(
+                    source_records::Column::LinkDetail,
+                    Expr::cust("COALESCE(excluded.link_detail, source_records.link_detail)"),
+                )
                 .to_owned(),
             )
             .exec_without_returning(conn)

@@ -249,6 +249,54 @@ async fn sync_links_probable_matches_queues_doubtful_ones_and_a_steward_corrects
     .await;
 }
 
+/// A record that first arrives naming no one waits without a person. When it changes to name
+/// someone and is linked by score, the score and its explanation stay with the link, as they
+/// do for a record linked by score when it first arrives.
+#[tokio::test]
+async fn a_record_linked_by_score_when_it_changes_keeps_the_score_it_was_linked_with() {
+    on_each_backend(|db| async move {
+        let app = spawn_with(db, population::generate(&PopulationSpec::new(0, 1))).await;
+        let engine = Engine::new(app.store.clone());
+        let a = Arc::new(Mutex::new(page("a", &[("p1", "William", "Zebedee", "2014-03-04", "male")])));
+        let named = page("b", &[("q1", "Bill", "Zebedee", "2014-03-04", "male")]);
+        let mut unnamed = named.clone();
+        unnamed["persons"][0]["names"] = json!([]);
+        unnamed["persons"][0]["dob"] = Value::Null;
+        unnamed["persons"][0]["sex"] = Value::Null;
+        let b = Arc::new(Mutex::new(unnamed));
+        let force_a = Running::build(spec("force-a", "aforce", &feed(a).await)).unwrap();
+        let force_b = Running::build(spec("force-b", "bforce", &feed(b.clone()).await)).unwrap();
+        engine.run(&force_a, &Silent).await.unwrap();
+        engine.run(&force_b, &Silent).await.unwrap();
+        let key = "pole:person:q1".to_owned();
+        let waiting = rows::existing(app.store.conn(), "force-b", std::slice::from_ref(&key)).await.unwrap();
+        assert!(
+            waiting.get(&key).is_some_and(|e| e.person_id.is_none()),
+            "a record naming no one is kept, waiting for a person: {waiting:?}"
+        );
+
+        *b.lock().unwrap() = named;
+        rows::reset_cursor(app.store.conn(), "force-b").await.unwrap();
+        let rerun = engine.run(&force_b, &Silent).await.unwrap();
+        assert_eq!(rerun.changed, 1, "{rerun:?}");
+        let william = person_of(&app, "force-a", "p1").await;
+        assert_eq!(person_of(&app, "force-b", "q1").await, william);
+
+        let steward = principal("steward-1", LA, Role::DataSteward);
+        let prov = "query($id: ID!) { person(id: $id) { provenance { id connector method score explanation } } }";
+        let r = app.query(&steward, Some("record_linkage"), prov, json!({ "id": william.to_string() })).await;
+        let records = r.body["data"]["person"]["provenance"].as_array().unwrap_or_else(|| panic!("{:?}", r.body)).clone();
+        let linked = records
+            .iter()
+            .find(|x| x["connector"] == "force-b" && x["method"] == "probabilistic")
+            .unwrap_or_else(|| panic!("Bill's record linked by score in {records:?}"));
+        assert!(linked["score"].as_f64().is_some_and(|s| s >= 0.9), "{linked}");
+        let why = linked["explanation"].as_str().unwrap_or_default();
+        assert!(why.contains("diminutive") && why.contains("match probability"), "{linked}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn families_come_from_declared_relationships_and_households_from_shared_addresses() {
     use kinship::model::{FamilyId, RelationshipKind};
