@@ -610,6 +610,18 @@ async fn a_cancelled_run_does_not_keep_later_runs_from_rebuilding_families() {
 }
 
 #[tokio::test]
+async fn a_new_sqlite_store_is_laid_out_in_pages_larger_than_sqlites_default() {
+    // Sync's commits write every page a batch touched; larger pages mean fewer of them.
+    let (store, _dir) = fresh_store(Db::Sqlite).await;
+    let file = store.sqlite_file().unwrap();
+    let size: u32 = rusqlite::Connection::open(&file)
+        .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(size, kinship::store::SQLITE_PAGE_SIZE);
+    assert!(size > 4_096, "{size}");
+}
+
+#[tokio::test]
 async fn the_sync_writer_folds_its_log_back_into_the_database_file_while_the_store_is_open() {
     // Commits on a SQLite file land in its write-ahead log; a thread of the writer's own folds
     // them back into the file, so the file alone holds them while the store is still open
