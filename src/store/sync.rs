@@ -192,15 +192,13 @@ pub async fn persons_by_names(
     Ok(out)
 }
 
-/// Name rows that probabilistic blocking puts beside records, as (person, family, given,
-/// date of birth). `dated` holds each record's (date of birth, family, given) keys: the rows
-/// with that date whose family name is either name, or whose given name is the given name.
-/// `names` holds (family, given) pairs matched whatever the date. Only the rows a key matches
-/// are read, so the cost follows the keys: read by date alone, the rows sharing a birthday
-/// grow with the graph.
+/// Name rows that probabilistic blocking puts beside a record: those with one of these dates
+/// of birth, or one of these normalised (family, given) names whatever their date, as
+/// (person, family, given, date of birth). Each date is a probe of the date index and each
+/// name one of the name index, so the cost follows the keys, not the graph.
 pub async fn names_for_blocking(
     conn: &impl ConnectionTrait,
-    dated: &[(NaiveDate, String, String)],
+    dates: &[NaiveDate],
     names: &[(String, String)],
 ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
     type Row = (Uuid, String, String, Option<NaiveDate>);
@@ -213,21 +211,14 @@ pub async fn names_for_blocking(
             .column(person_names::Column::DateOfBirth)
     };
     let mut rows: Vec<Row> = Vec::new();
-    for chunk in dated.chunks(200) {
-        let mut any = Condition::any();
-        for (d, f, g) in chunk {
-            any = any.add(
-                Condition::all()
-                    .add(person_names::Column::DateOfBirth.eq(*d))
-                    .add(
-                        Condition::any()
-                            .add(person_names::Column::FamilyNorm.eq(f.as_str()))
-                            .add(person_names::Column::FamilyNorm.eq(g.as_str()))
-                            .add(person_names::Column::GivenNorm.eq(g.as_str())),
-                    ),
-            );
-        }
-        rows.extend(select().filter(any).into_tuple::<Row>().all(conn).await?);
+    for chunk in dates.chunks(IN_CHUNK) {
+        rows.extend(
+            select()
+                .filter(person_names::Column::DateOfBirth.is_in(chunk.iter().copied()))
+                .into_tuple::<Row>()
+                .all(conn)
+                .await?,
+        );
     }
     for chunk in names.chunks(200) {
         let mut any = Condition::any();

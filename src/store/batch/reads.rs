@@ -156,15 +156,25 @@ impl BatchTxn {
     /// Name rows probabilistic blocking puts beside records, as (person, family, given,
     /// date of birth). `dated` holds each record's (date of birth, family, given) keys: the
     /// rows with that date whose family name is either name, or whose given name is the given
-    /// name. `names` holds (family, given) pairs matched whatever the date. Either way only
-    /// the rows a key matches are read.
+    /// name. `names` holds (family, given) pairs matched whatever the date.
+    ///
+    /// Through sea-orm every row with one of the dates is read ([`rows::names_for_blocking`])
+    /// and blocking keeps what it needs; on a SQLite file only the rows a key matches are.
     pub async fn names_for_blocking(
         &mut self,
         dated: Vec<(NaiveDate, String, String)>,
         names: Vec<(String, String)>,
     ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
         match self {
-            Self::Orm(t) => rows::names_for_blocking(t, &dated, &names).await,
+            Self::Orm(t) => {
+                let dates: Vec<NaiveDate> = dated
+                    .iter()
+                    .map(|(d, ..)| *d)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                rows::names_for_blocking(t, &dates, &names).await
+            }
             Self::Sqlite(t) => {
                 t.run(move |c| {
                     let row_of = |row: &rusqlite::Row<'_>| {
