@@ -192,19 +192,30 @@ pub async fn persons_by_names(
     Ok(out)
 }
 
-/// Name rows that probabilistic blocking puts beside a record: those with one of these dates
-/// of birth, or one of these normalised (family, given) names whatever their date, as
-/// (person, family, given, date of birth). Each date is a probe of the date index and each
-/// name one of the name index; the rows a date brings grow with the graph, as more persons
-/// share each birthday. (Asking for each record's date with its names instead, as the SQLite
-/// path does, was slower here: PostgreSQL takes longer to plan a long list of alternatives
-/// than to read the extra rows, at the sizes `bench sync` reaches.)
+/// Name rows that probabilistic blocking puts beside records, as (person, family, given,
+/// date of birth). `dated` holds each record's (date of birth, family, given) keys: the rows
+/// with that date whose family name is either name, or whose given name is the given name.
+/// `names` holds (family, given) pairs matched whatever the date.
+///
+/// On PostgreSQL the keys go in as one JSON parameter joined to the name index, so only the
+/// rows a key matches are read, by a statement planned once (a long list of alternatives
+/// costs PostgreSQL more to plan than it saves). Elsewhere (an in-memory SQLite database)
+/// every row with one of the dates is read, and blocking keeps what it needs.
 pub async fn names_for_blocking(
     conn: &impl ConnectionTrait,
-    dates: &[NaiveDate],
+    dated: &[(NaiveDate, String, String)],
     names: &[(String, String)],
 ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
     type Row = (Uuid, String, String, Option<NaiveDate>);
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return names_for_blocking_pg(conn, dated, names).await;
+    }
+    let dates: Vec<NaiveDate> = dated
+        .iter()
+        .map(|(d, ..)| *d)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let select = || {
         person_names::Entity::find()
             .select_only()
@@ -238,6 +249,61 @@ pub async fn names_for_blocking(
         .into_iter()
         .map(|(p, f, g, d)| (PersonId(p), f, g, d))
         .collect())
+}
+
+/// [`names_for_blocking`] on PostgreSQL: each chunk of keys is one JSON parameter, unpacked
+/// by `jsonb_to_recordset` and joined to `person_names` on its date and name indexes.
+async fn names_for_blocking_pg(
+    conn: &impl ConnectionTrait,
+    dated: &[(NaiveDate, String, String)],
+    names: &[(String, String)],
+) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
+    const KEYS: usize = 2_000;
+    let mut out = Vec::new();
+    let read = |sql: &'static str, keys: serde_json::Value| {
+        sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            [keys.to_string().into()],
+        )
+    };
+    let mut statements = Vec::new();
+    for chunk in dated.chunks(KEYS) {
+        let keys: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(d, f, g)| serde_json::json!({ "d": d, "f": f, "g": g }))
+            .collect();
+        statements.push(read(
+            "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+             FROM jsonb_to_recordset($1::jsonb) AS k(d date, f text, g text) \
+             JOIN person_names n ON n.date_of_birth = k.d \
+             AND (n.family_norm = k.f OR n.family_norm = k.g OR n.given_norm = k.g)",
+            serde_json::Value::Array(keys),
+        ));
+    }
+    for chunk in names.chunks(KEYS) {
+        let keys: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(f, g)| serde_json::json!({ "f": f, "g": g }))
+            .collect();
+        statements.push(read(
+            "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+             FROM jsonb_to_recordset($1::jsonb) AS k(f text, g text) \
+             JOIN person_names n ON n.family_norm = k.f AND n.given_norm = k.g",
+            serde_json::Value::Array(keys),
+        ));
+    }
+    for statement in statements {
+        for row in conn.query_all_raw(statement).await? {
+            out.push((
+                PersonId(row.try_get::<Uuid>("", "person_id")?),
+                row.try_get::<String>("", "family_norm")?,
+                row.try_get::<String>("", "given_norm")?,
+                row.try_get::<Option<NaiveDate>>("", "date_of_birth")?,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// What probabilistic linkage compares of a person: the person node, their names (given,

@@ -158,23 +158,15 @@ impl BatchTxn {
     /// rows with that date whose family name is either name, or whose given name is the given
     /// name. `names` holds (family, given) pairs matched whatever the date.
     ///
-    /// Through sea-orm every row with one of the dates is read ([`rows::names_for_blocking`])
-    /// and blocking keeps what it needs; on a SQLite file only the rows a key matches are.
+    /// On a SQLite file and on PostgreSQL only the rows a key matches are read; on an
+    /// in-memory database every row with one of the dates is (see [`rows::names_for_blocking`]).
     pub async fn names_for_blocking(
         &mut self,
         dated: Vec<(NaiveDate, String, String)>,
         names: Vec<(String, String)>,
     ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
         match self {
-            Self::Orm(t) => {
-                let dates: Vec<NaiveDate> = dated
-                    .iter()
-                    .map(|(d, ..)| *d)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                rows::names_for_blocking(t, &dates, &names).await
-            }
+            Self::Orm(t) => rows::names_for_blocking(t, &dated, &names).await,
             Self::Sqlite(t) => {
                 t.run(move |c| {
                     let row_of = |row: &rusqlite::Row<'_>| {
