@@ -3184,9 +3184,18 @@ impl<'s> Generator<'s> {
                 .map(|u| (IdentifierSystem::Upn, u, true))
                 .into_iter()
                 .collect(),
+            // Children's social care records the pupil's UPN (the CIN census and SSDA903
+            // returns carry it), which is how its records meet the school's.
             AgencyKind::LocalAuthority => match member.la_id.clone() {
                 Some(id) => std::iter::once((IdentifierSystem::LaPersonId, id, true))
                     .chain(nhs())
+                    .chain(
+                        member
+                            .school
+                            .as_ref()
+                            .and_then(|s| s.upn.clone())
+                            .map(|u| (IdentifierSystem::Upn, u, true)),
+                    )
                     .collect(),
                 None => vec![],
             },

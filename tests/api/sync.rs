@@ -511,6 +511,45 @@ async fn how_records_fall_into_batches_does_not_decide_who_they_are_compared_wit
     );
 }
 
+#[tokio::test]
+async fn a_childs_social_care_returns_meet_their_school_record_through_the_upn() {
+    // The CIN census and SSDA903 returns carry the pupil's UPN: the council's records of a
+    // child join the person the school's records made, rather than standing beside them.
+    let pop = population::generate(&PopulationSpec::new(300, 5));
+    let feeds = kinship::cli::feeds::start(envelopes(&pop), 500)
+        .await
+        .unwrap();
+    let (store, _dir) = fresh_store(Db::Sqlite).await;
+    let engine = Engine::new(store.clone());
+    for spec in &feeds.specs {
+        engine
+            .run(&Running::build(spec.clone()).unwrap(), &Silent)
+            .await
+            .unwrap();
+    }
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            query(&store, sql).await[0]
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    let with_upn = count(
+        "SELECT COUNT(*) FROM source_records WHERE connector = 'anyshire-council' \
+         AND payload LIKE '%<UPN>%'",
+    )
+    .await;
+    assert!(with_upn > 10, "{with_upn} council records carry a UPN");
+    let apart = count(
+        "SELECT COUNT(*) FROM source_records c WHERE c.connector = 'anyshire-council' \
+         AND c.payload LIKE '%<UPN>%' AND NOT EXISTS (SELECT 1 FROM source_records s \
+         WHERE s.connector = 'anyshire-schools' AND s.person_id = c.person_id)",
+    )
+    .await;
+    assert_eq!(apart, 0, "of {with_upn} council records with a UPN");
+}
+
 /// The derived family and household memberships a store holds, as (family, person, role).
 async fn memberships(
     store: &Store,
