@@ -462,6 +462,27 @@ async fn linkage_on_the_engines_own_connection_decides_as_a_pooled_transaction_d
     assert!(file.0 == memory.0, "the same records join the same persons");
 }
 
+/// A fresh SQLite store with a population synced into it through its four feeds, served in
+/// pages of `page` and written at most `group` records a transaction; with the batches the
+/// runs wrote.
+async fn synced(
+    pop: &population::Population,
+    page: usize,
+    group: usize,
+) -> (Store, tempfile::TempDir, i64) {
+    let feeds = kinship::cli::feeds::start(envelopes(pop), page)
+        .await
+        .unwrap();
+    let (store, dir) = fresh_store(Db::Sqlite).await;
+    let engine = Engine::new(store.clone()).with_group_records(group);
+    let mut batches = 0;
+    for spec in &feeds.specs {
+        let c = Running::build(spec.clone()).unwrap();
+        batches += engine.run(&c, &Silent).await.unwrap().batches;
+    }
+    (store, dir, batches)
+}
+
 #[tokio::test]
 async fn how_records_fall_into_batches_does_not_decide_who_they_are_compared_with() {
     // The same feeds synced a page of 40 records at a time, each its own transaction, and in
@@ -472,28 +493,15 @@ async fn how_records_fall_into_batches_does_not_decide_who_they_are_compared_wit
     let pop = population::generate(&PopulationSpec::new(500, 11));
     let mut outcomes = Vec::new();
     for (page, group) in [(40, 1), (1_000, 1_000_000)] {
-        let feeds = kinship::cli::feeds::start(envelopes(&pop), page)
-            .await
-            .unwrap();
-        let (store, _dir) = fresh_store(Db::Sqlite).await;
-        let engine = Engine::new(store.clone()).with_group_records(group);
-        let mut batches = 0;
-        for spec in &feeds.specs {
-            let c = Running::build(spec.clone()).unwrap();
-            batches += engine.run(&c, &Silent).await.unwrap().batches;
-        }
-        let count = |sql: &'static str| {
-            let store = store.clone();
-            async move {
-                query(&store, sql).await[0]
-                    .try_get_by_index::<i64>(0)
-                    .unwrap()
-            }
-        };
+        let (store, _dir, batches) = synced(&pop, page, group).await;
         outcomes.push((
             batches,
-            count("SELECT COUNT(*) FROM persons").await,
-            count("SELECT COUNT(*) FROM source_records WHERE link_method = 'probabilistic'").await,
+            count(&store, "SELECT COUNT(*) FROM persons").await,
+            count(
+                &store,
+                "SELECT COUNT(*) FROM source_records WHERE link_method = 'probabilistic'",
+            )
+            .await,
         ));
     }
     let ((paged, persons, probable), (whole, persons_whole, probable_whole)) =
@@ -516,32 +524,16 @@ async fn a_childs_social_care_returns_meet_their_school_record_through_the_upn()
     // The CIN census and SSDA903 returns carry the pupil's UPN: the council's records of a
     // child join the person the school's records made, rather than standing beside them.
     let pop = population::generate(&PopulationSpec::new(300, 5));
-    let feeds = kinship::cli::feeds::start(envelopes(&pop), 500)
-        .await
-        .unwrap();
-    let (store, _dir) = fresh_store(Db::Sqlite).await;
-    let engine = Engine::new(store.clone());
-    for spec in &feeds.specs {
-        engine
-            .run(&Running::build(spec.clone()).unwrap(), &Silent)
-            .await
-            .unwrap();
-    }
-    let count = |sql: &'static str| {
-        let store = store.clone();
-        async move {
-            query(&store, sql).await[0]
-                .try_get_by_index::<i64>(0)
-                .unwrap()
-        }
-    };
+    let (store, _dir, _) = synced(&pop, 500, 20_000).await;
     let with_upn = count(
+        &store,
         "SELECT COUNT(*) FROM source_records WHERE connector = 'anyshire-council' \
          AND payload LIKE '%<UPN>%'",
     )
     .await;
     assert!(with_upn > 10, "{with_upn} council records carry a UPN");
     let apart = count(
+        &store,
         "SELECT COUNT(*) FROM source_records c WHERE c.connector = 'anyshire-council' \
          AND c.payload LIKE '%<UPN>%' AND NOT EXISTS (SELECT 1 FROM source_records s \
          WHERE s.connector = 'anyshire-schools' AND s.person_id = c.person_id)",
