@@ -27,19 +27,42 @@ pub struct Feeds {
 /// Responses the feeds have rendered, kept by request so that asking again costs a copy, not
 /// a rendering: for a benchmark whose feeds stand in for agencies' servers, which run on
 /// machines of their own and whose rendering is not Kinship's cost. Emptied whenever what
-/// the feeds serve changes.
+/// the feeds serve changes; a page whose rendering began before a change is not kept.
 #[derive(Clone, Default)]
-struct PageCache(
-    std::sync::Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<String, (axum::http::response::Parts, axum::body::Bytes)>,
-        >,
-    >,
-);
+struct PageCache(std::sync::Arc<std::sync::Mutex<Pages>>);
+
+/// The kept pages, and how many times what the feeds serve has changed.
+#[derive(Default)]
+struct Pages {
+    changes: u64,
+    by_request: std::collections::HashMap<String, (axum::http::response::Parts, axum::body::Bytes)>,
+}
 
 impl PageCache {
+    fn pages(&self) -> std::sync::MutexGuard<'_, Pages> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The page kept for a request, or the count of changes a rendering starts from.
+    fn get(&self, key: &str) -> Result<(axum::http::response::Parts, axum::body::Bytes), u64> {
+        let pages = self.pages();
+        pages.by_request.get(key).cloned().ok_or(pages.changes)
+    }
+
+    /// Keeps a rendered page, unless what the feeds serve changed while it was rendered.
+    fn keep(&self, key: String, page: (axum::http::response::Parts, axum::body::Bytes), from: u64) {
+        let mut pages = self.pages();
+        if pages.changes == from {
+            pages.by_request.insert(key, page);
+        }
+    }
+
     fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut pages = self.pages();
+        pages.changes += 1;
+        pages.by_request.clear();
     }
 }
 
@@ -49,20 +72,15 @@ async fn cached(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
+    use axum::response::{IntoResponse, Response};
     if req.method() != axum::http::Method::GET {
         return next.run(req).await;
     }
     let key = req.uri().to_string();
-    let hit = cache
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    if let Some((parts, body)) = hit {
-        return axum::response::Response::from_parts(parts, axum::body::Body::from(body));
-    }
+    let from = match cache.get(&key) {
+        Ok((parts, body)) => return Response::from_parts(parts, body.into()),
+        Err(changes) => changes,
+    };
     let response = next.run(req).await;
     if response.status() != axum::http::StatusCode::OK {
         return response;
@@ -70,12 +88,8 @@ async fn cached(
     let (parts, body) = response.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            cache
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, (parts.clone(), bytes.clone()));
-            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+            cache.keep(key, (parts.clone(), bytes.clone()), from);
+            Response::from_parts(parts, bytes.into())
         }
         Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -260,48 +260,61 @@ async fn names_for_blocking_pg(
 ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
     const KEYS: usize = 2_000;
     let mut out = Vec::new();
-    let read = |sql: &'static str, keys: serde_json::Value| {
-        sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            sql,
-            [keys.to_string().into()],
-        )
-    };
-    let mut statements = Vec::new();
     for chunk in dated.chunks(KEYS) {
-        let keys: Vec<serde_json::Value> = chunk
+        let keys = chunk
             .iter()
             .map(|(d, f, g)| serde_json::json!({ "d": d, "f": f, "g": g }))
             .collect();
-        statements.push(read(
-            "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
-             FROM jsonb_to_recordset($1::jsonb) AS k(d date, f text, g text) \
-             JOIN person_names n ON n.date_of_birth = k.d \
-             AND (n.family_norm = k.f OR n.family_norm = k.g OR n.given_norm = k.g)",
-            serde_json::Value::Array(keys),
-        ));
+        out.extend(
+            names_joined(
+                conn,
+                "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+                 FROM jsonb_to_recordset($1::jsonb) AS k(d date, f text, g text) \
+                 JOIN person_names n ON n.date_of_birth = k.d \
+                 AND (n.family_norm = k.f OR n.family_norm = k.g OR n.given_norm = k.g)",
+                keys,
+            )
+            .await?,
+        );
     }
     for chunk in names.chunks(KEYS) {
-        let keys: Vec<serde_json::Value> = chunk
+        let keys = chunk
             .iter()
             .map(|(f, g)| serde_json::json!({ "f": f, "g": g }))
             .collect();
-        statements.push(read(
-            "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
-             FROM jsonb_to_recordset($1::jsonb) AS k(f text, g text) \
-             JOIN person_names n ON n.family_norm = k.f AND n.given_norm = k.g",
-            serde_json::Value::Array(keys),
-        ));
+        out.extend(
+            names_joined(
+                conn,
+                "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+                 FROM jsonb_to_recordset($1::jsonb) AS k(f text, g text) \
+                 JOIN person_names n ON n.family_norm = k.f AND n.given_norm = k.g",
+                keys,
+            )
+            .await?,
+        );
     }
-    for statement in statements {
-        for row in conn.query_all_raw(statement).await? {
-            out.push((
-                PersonId(row.try_get::<Uuid>("", "person_id")?),
-                row.try_get::<String>("", "family_norm")?,
-                row.try_get::<String>("", "given_norm")?,
-                row.try_get::<Option<NaiveDate>>("", "date_of_birth")?,
-            ));
-        }
+    Ok(out)
+}
+
+/// Name rows of one PostgreSQL statement whose one parameter is `keys` as JSON.
+async fn names_joined(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    keys: Vec<serde_json::Value>,
+) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
+    let statement = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        [serde_json::Value::Array(keys).to_string().into()],
+    );
+    let mut out = Vec::new();
+    for row in conn.query_all_raw(statement).await? {
+        out.push((
+            PersonId(row.try_get::<Uuid>("", "person_id")?),
+            row.try_get::<String>("", "family_norm")?,
+            row.try_get::<String>("", "given_norm")?,
+            row.try_get::<Option<NaiveDate>>("", "date_of_birth")?,
+        ));
     }
     Ok(out)
 }
