@@ -318,8 +318,12 @@ impl Probables {
     /// Records that `person` now holds what `evidence` says (a person created or linked
     /// earlier in the same batch).
     pub fn learn(&mut self, person: PersonId, evidence: &Evidence) {
-        if let Some((family, given, dob)) = &evidence.name_dob {
-            self.add_key(person, family, given, Some(*dob));
+        // A name with no date of birth (a school's contact, say) is a key too: a sibling's
+        // record naming the same contact later in the batch must find this person, as it
+        // would once the batch is stored.
+        if let Some((family, given)) = &evidence.name {
+            let dob = evidence.name_dob.as_ref().map(|(_, _, d)| *d);
+            self.add_key(person, family, given, dob);
         }
         self.add_record(person, evidence.record.clone());
     }
