@@ -111,17 +111,11 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
             .find(|(sys, _, _)| *sys == s)
             .map(|(_, v, _)| v.clone())
     };
-    let name_dob = r
-        .identity
-        .names
-        .first()
+    let name_dob = main_name(r)
         .zip(r.identity.date_of_birth)
         .map(|(n, dob)| (normalise_name(&n.family), normalise_name(&n.given), dob))
         .filter(|(f, g, _)| !f.is_empty() && !g.is_empty());
-    let name = r
-        .identity
-        .names
-        .first()
+    let name = main_name(r)
         .map(|n| (normalise_name(&n.family), normalise_name(&n.given)))
         .filter(|(f, g)| !f.is_empty() && !g.is_empty());
     let record = linkage_record(r, &value_of);
@@ -151,12 +145,23 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
 
 /// What probabilistic linkage compares of a record: its first name, date of birth, sex, the
 /// address it gives as current (else its first), and its strong identifiers.
+/// The name linkage goes by: the official (legal) name where the source gives one, as other
+/// agencies record it, else the first. A GP record may list the name a patient goes by
+/// ("Matt") before the official one ("Matthew"), which a school names as a contact.
+fn main_name(r: &SourceRecord) -> Option<&kinship_connector_sdk::SourceName> {
+    let names = &r.identity.names;
+    names
+        .iter()
+        .find(|n| n.usage == "official")
+        .or(names.first())
+}
+
 fn linkage_record(
     r: &SourceRecord,
     value_of: &dyn Fn(IdentifierSystem) -> Option<String>,
 ) -> probabilistic::Record {
     use probabilistic::Field;
-    let name = r.identity.names.first();
+    let name = main_name(r);
     let address = r
         .identity
         .addresses
@@ -269,4 +274,41 @@ impl Rows {
 pub fn is_child(dob: Option<chrono::NaiveDate>, now: DateTime<Utc>) -> bool {
     dob.and_then(|d| now.date_naive().years_since(d))
         .is_some_and(|age| age < 18)
+}
+
+#[cfg(test)]
+mod tests {
+    use kinship_connector_sdk::{Identity, SourceName, SourceRecord};
+
+    use super::main_name;
+
+    fn named(names: &[(&str, &str)]) -> SourceRecord {
+        SourceRecord {
+            source_key: "Patient/1".into(),
+            organisation: "gp:Y00001".into(),
+            subject: None,
+            identity: Identity {
+                names: names
+                    .iter()
+                    .map(|(given, usage)| SourceName {
+                        given: (*given).into(),
+                        family: "Blackwood".into(),
+                        usage: (*usage).into(),
+                    })
+                    .collect(),
+                ..Identity::default()
+            },
+            facts: vec![],
+            raw: String::new(),
+        }
+    }
+
+    #[test]
+    fn linkage_goes_by_the_official_name_wherever_the_source_lists_it() {
+        let official_second = named(&[("Matt", "usual"), ("Matthew", "official")]);
+        assert_eq!(main_name(&official_second).unwrap().given, "Matthew");
+        let none_official = named(&[("Matt", "usual"), ("Matthew", "nickname")]);
+        assert_eq!(main_name(&none_official).unwrap().given, "Matt");
+        assert!(main_name(&named(&[])).is_none());
+    }
 }
