@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{
-    addresses, consents, facts, family_members, involvements, match_reviews, person_identifiers,
-    person_names, persons, relationships, source_records,
+    addresses, consents, facts, family_members, family_queue, indicator_hits, involvements,
+    match_reviews, person_identifiers, person_names, persons, relationships, source_records,
 };
 use super::sync::MatchReviewRow;
 use crate::model::{OrganisationId, PersonId, SourceRecordId};
@@ -144,7 +144,10 @@ pub async fn records_with_followers(
 
 /// Moves everything of person `from` to person `into` and deletes `from`: its source records,
 /// names, identifiers, addresses, facts, relationships (a relationship between the two is
-/// dropped), family memberships, involvements and consents, and the open reviews that name it.
+/// dropped), family memberships, involvements and consents, the reviews that name it, its
+/// referrals, assessments and their events, its notifications, and its shield order (see
+/// [`super::practice::merge_person`]). Its indicator results and its place in the family
+/// queue go: the caller re-evaluates and rebuilds `into`.
 pub async fn merge(
     conn: &impl ConnectionTrait,
     from: PersonId,
@@ -174,6 +177,16 @@ pub async fn merge(
     relationships::Entity::delete_many()
         .filter(relationships::Column::PersonId.eq(into.0))
         .filter(relationships::Column::RelatedPersonId.eq(into.0))
+        .exec(conn)
+        .await?;
+    super::practice::merge_person(conn, from, into).await?;
+    super::notifications::merge_person(conn, from, into).await?;
+    indicator_hits::Entity::delete_many()
+        .filter(indicator_hits::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+    family_queue::Entity::delete_many()
+        .filter(family_queue::Column::PersonId.eq(from.0))
         .exec(conn)
         .await?;
     persons::Entity::delete_by_id(from.0).exec(conn).await?;

@@ -595,3 +595,23 @@ pub async fn notices_about(
         .map(notice_from_row)
         .collect()
 }
+
+/// Moves the queued events and the notifications of person `from` to person `into` (a merge).
+pub async fn merge_person(
+    conn: &impl ConnectionTrait,
+    from: PersonId,
+    into: PersonId,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    events::Entity::update_many()
+        .col_expr(events::Column::PersonId, Expr::value(into.0))
+        .filter(events::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+    notices::Entity::update_many()
+        .col_expr(notices::Column::PersonId, Expr::value(into.0))
+        .filter(notices::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -623,3 +623,91 @@ pub async fn end_involvement(
         .await?;
     Ok(())
 }
+
+/// Moves the practice records of person `from` to person `into` (a merge): referrals,
+/// assessments and their events, and any shield order. When both hold an order, the merged
+/// person keeps the later one, naming only the roles both orders allowed (where any role is
+/// in both): joining two records must never widen who may see either of them.
+pub async fn merge_person(
+    conn: &impl ConnectionTrait,
+    from: PersonId,
+    into: PersonId,
+) -> Result<(), StoreError> {
+    use super::entity::{persons, shields};
+    use sea_orm::sea_query::Expr;
+    referrals::Entity::update_many()
+        .col_expr(referrals::Column::PersonId, Expr::value(into.0))
+        .filter(referrals::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+    assessments::Entity::update_many()
+        .col_expr(assessments::Column::PersonId, Expr::value(into.0))
+        .filter(assessments::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+    practice_events::Entity::update_many()
+        .col_expr(practice_events::Column::PersonId, Expr::value(into.0))
+        .filter(practice_events::Column::PersonId.eq(from.0))
+        .exec(conn)
+        .await?;
+
+    let flagged = persons::Entity::find()
+        .filter(persons::Column::Id.is_in([from.0, into.0]))
+        .all(conn)
+        .await?
+        .iter()
+        .any(|p| p.shielded);
+    let orders = shields::Entity::find()
+        .filter(shields::Column::PersonId.is_in([from.0, into.0]))
+        .all(conn)
+        .await?;
+    let merged = match orders.as_slice() {
+        [] => None,
+        [only] => Some(only.clone()),
+        [a, b] => {
+            let (earlier, later) = if a.recorded_at <= b.recorded_at {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let allowed = |o: &shields::Model| -> Vec<serde_json::Value> {
+                o.roles.as_array().cloned().unwrap_or_default()
+            };
+            let both: Vec<serde_json::Value> = allowed(later)
+                .into_iter()
+                .filter(|r| allowed(earlier).contains(r))
+                .collect();
+            let mut kept = later.clone();
+            if !both.is_empty() {
+                kept.roles = serde_json::Value::Array(both);
+            }
+            kept.was_shielded = a.was_shielded || b.was_shielded;
+            Some(kept)
+        }
+        _ => return Err(corrupt("shields", "person_id")),
+    };
+    if let Some(order) = merged {
+        shields::Entity::delete_many()
+            .filter(shields::Column::PersonId.is_in([from.0, into.0]))
+            .exec(conn)
+            .await?;
+        shields::Entity::insert(shields::ActiveModel {
+            person_id: Set(into.0),
+            reason: Set(order.reason),
+            roles: Set(order.roles),
+            recorded_by: Set(order.recorded_by),
+            recorded_at: Set(order.recorded_at),
+            was_shielded: Set(order.was_shielded),
+        })
+        .exec_without_returning(conn)
+        .await?;
+    }
+    if flagged {
+        persons::Entity::update_many()
+            .col_expr(persons::Column::Shielded, true.into())
+            .filter(persons::Column::Id.eq(into.0))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}

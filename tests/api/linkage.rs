@@ -729,3 +729,82 @@ async fn a_person_who_moves_leaves_one_household_and_joins_another() {
         }
     }
 }
+
+/// Merging two persons (a reviewer's confirmation, or a relink) carries everything the hub
+/// holds of the absorbed person: its referrals and its shield order, which must never be lost
+/// or widened by a merge.
+#[tokio::test]
+async fn a_merged_person_keeps_the_referrals_and_the_shield_order_of_the_one_absorbed() {
+    use kinship::model::{OrganisationId, Person, Sex};
+    use kinship::practice::referrals::{Concern, Referral, ReferralConsent, Referrer, Urgency};
+    use kinship::store::{matches, practice};
+
+    on_each_backend(|db| async move {
+        let (store, _dir) = crate::sync::fresh_store(db).await;
+        let conn = store.conn();
+        let now = chrono::Utc::now();
+        let person = || Person {
+            id: PersonId::new(),
+            date_of_birth: None,
+            sex: Sex::Unknown,
+            is_child: true,
+            shielded: false,
+        };
+        let roles_of = |p: PersonId| {
+            let store = store.clone();
+            async move {
+                let mut roles: Vec<Role> = practice::shield_roles(store.conn(), &[p])
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|(_, r)| r)
+                    .collect();
+                roles.sort_by_key(|r| r.as_str());
+                roles
+            }
+        };
+        let (from, into, other) = (person(), person(), person());
+        for p in [&from, &into, &other] {
+            matches::insert_person(conn, p, now).await.unwrap();
+        }
+        let referral = Referral {
+            id: uuid::Uuid::new_v4(),
+            person: from.id,
+            concerns: vec![Concern::Neglect],
+            what_was_seen: "seen".into(),
+            consent: ReferralConsent::NotSought,
+            urgency: Urgency::Routine,
+            referrer: Referrer {
+                subject: "dsl-1".into(),
+                organisation: "school:100001".parse::<OrganisationId>().unwrap(),
+                role: "dsl".into(),
+            },
+            submitted_at: now,
+            due_at: now,
+            decided: None,
+            re_referral: false,
+        };
+        practice::insert_referral(conn, &referral).await.unwrap();
+        let order = [Role::SocialWorker, Role::Dsl];
+        practice::shield(conn, from.id, "refuge", &order, "sw-1", now)
+            .await
+            .unwrap();
+
+        // Only the absorbed person was shielded: the merged person is, by the same order.
+        matches::merge(conn, from.id, into.id).await.unwrap();
+        let referrals = practice::referrals_of(conn, &[into.id]).await.unwrap();
+        assert_eq!(referrals.len(), 1, "the referral follows the merge");
+        assert_eq!(roles_of(into.id).await, [Role::Dsl, Role::SocialWorker]);
+        let merged = graph::persons(conn, &[into.id]).await.unwrap();
+        assert!(merged[0].shielded, "the merged person is shielded");
+
+        // Both shielded: only the roles both orders allowed may see the merged person.
+        practice::shield(conn, other.id, "refuge", &[Role::SocialWorker], "sw-2", now)
+            .await
+            .unwrap();
+        matches::merge(conn, other.id, into.id).await.unwrap();
+        assert_eq!(roles_of(into.id).await, [Role::SocialWorker]);
+        assert!(roles_of(other.id).await.is_empty());
+    })
+    .await;
+}
