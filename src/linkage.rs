@@ -100,6 +100,42 @@ impl Candidates {
         }
     }
 
+    /// Records that person `from` is now part of person `into`: every key that found `from`
+    /// finds `into`.
+    pub fn absorb(&mut self, from: PersonId, into: PersonId) {
+        let swap = |set: &mut BTreeSet<PersonId>| {
+            if set.remove(&from) {
+                set.insert(into);
+            }
+        };
+        self.by_identifier.values_mut().for_each(swap);
+        self.by_name_dob.values_mut().for_each(swap);
+        self.by_relative_name.values_mut().for_each(swap);
+        if let Some(ids) = self.held.remove(&from) {
+            self.held.entry(into).or_default().extend(ids);
+        }
+    }
+
+    /// Whether two persons hold different values of a strong identifier (NHS number or
+    /// UPN), as far as this batch knows them: two such persons are never one.
+    pub fn clash(&self, a: PersonId, b: PersonId) -> bool {
+        let (Some(x), Some(y)) = (self.held.get(&a), self.held.get(&b)) else {
+            return false;
+        };
+        [IdentifierSystem::NhsNumber, IdentifierSystem::Upn]
+            .into_iter()
+            .any(|system| {
+                let of = |ids: &BTreeSet<(IdentifierSystem, String)>| -> BTreeSet<String> {
+                    ids.iter()
+                        .filter(|(s, _)| *s == system)
+                        .map(|(_, v)| v.clone())
+                        .collect()
+                };
+                let (vx, vy) = (of(x), of(y));
+                !vx.is_empty() && !vy.is_empty() && vx != vy
+            })
+    }
+
     fn holds_other(&self, person: PersonId, system: IdentifierSystem, value: &str) -> bool {
         self.held
             .get(&person)
@@ -108,7 +144,7 @@ impl Candidates {
 
     /// Whether linking `evidence` to `person` would put two different values of a strong
     /// identifier on one person.
-    fn conflicts(&self, person: PersonId, evidence: &Evidence, check_upn: bool) -> bool {
+    pub fn conflicts(&self, person: PersonId, evidence: &Evidence, check_upn: bool) -> bool {
         evidence
             .nhs_number
             .as_deref()
@@ -326,6 +362,22 @@ impl Probables {
             self.add_key(person, family, given, dob);
         }
         self.add_record(person, evidence.record.clone());
+    }
+
+    /// Records that person `from` is now part of person `into`: blocking finds `into` where it
+    /// found `from`, and `into` holds the linkage records of both.
+    pub fn absorb(&mut self, from: PersonId, into: PersonId) {
+        let swap = |set: &mut BTreeSet<PersonId>| {
+            if set.remove(&from) {
+                set.insert(into);
+            }
+        };
+        self.by_date_family.values_mut().for_each(swap);
+        self.by_date_given.values_mut().for_each(swap);
+        self.by_name.values_mut().for_each(swap);
+        for r in self.records.remove(&from).unwrap_or_default() {
+            self.add_record(into, r);
+        }
     }
 
     /// The persons blocking puts beside a record.

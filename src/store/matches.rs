@@ -378,14 +378,15 @@ pub async fn first_records(
     Ok(out)
 }
 
-/// Records that a person's first-arrived records were linked, after all, by the model: the
-/// records that had been the person's own ("new") take the method, score and explanation.
+/// Records that a person's first-arrived records were linked, after all, by another rule: the
+/// records that had been the person's own ("new") take the method, and the score and
+/// explanation where the rule gives them.
 pub async fn mark_linked(
     conn: &impl ConnectionTrait,
     person: PersonId,
     method: &str,
-    score: f64,
-    detail: &str,
+    score: Option<f64>,
+    detail: Option<&str>,
 ) -> Result<(), StoreError> {
     source_records::Entity::update_many()
         .col_expr(source_records::Column::LinkMethod, Expr::value(method))

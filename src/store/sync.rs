@@ -120,6 +120,26 @@ pub async fn persons_by_identifiers(
     Ok(out)
 }
 
+/// Which of these persons hold a name.
+pub async fn persons_named(
+    conn: &impl ConnectionTrait,
+    persons: &[PersonId],
+) -> Result<std::collections::BTreeSet<PersonId>, StoreError> {
+    let mut named = std::collections::BTreeSet::new();
+    for persons in persons.chunks(IN_CHUNK) {
+        let rows: Vec<Uuid> = person_names::Entity::find()
+            .select_only()
+            .column(person_names::Column::PersonId)
+            .distinct()
+            .filter(person_names::Column::PersonId.is_in(persons.iter().map(|p| p.0)))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        named.extend(rows.into_iter().map(PersonId));
+    }
+    Ok(named)
+}
+
 /// The strong identifiers (NHS number, UPN, LA id) these persons hold.
 pub async fn strong_identifiers_of(
     conn: &impl ConnectionTrait,

@@ -376,6 +376,22 @@ pub async fn batch(
     };
     lap = timings.lap(Stage::Commit, lap);
     let mut cands = candidates(&mut tx, &work).await?;
+    // Persons a named record reaches by an identifier who hold no name yet: a council's
+    // record (a UPN and a date of birth, never a name) made them. The named record may also
+    // match the person another agency's records made; the two are then one (see
+    // [`same_as_named`]).
+    let mut nameless: BTreeSet<PersonId> = BTreeSet::new();
+    if linkage_config.on_arrival {
+        let reached: Vec<PersonId> = work
+            .iter()
+            .filter(|w| w.person.is_none() && w.checked.evidence.name.is_some())
+            .filter_map(|w| by_identifier(linkage::decide(&w.checked.evidence, None, &cands)))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let named = tx.persons_named(reached.clone()).await?;
+        nameless.extend(reached.into_iter().filter(|p| !named.contains(p)));
+    }
     lap = timings.lap(Stage::Candidates, lap);
     // Blocking is prepared only for the records no deterministic rule is likely to link: most
     // records find their person by an identifier, and need no candidates.
@@ -386,8 +402,10 @@ pub async fn batch(
                 && w.person.is_none()
                 && w.checked.has_identity
                 && w.record.subject.is_none()
-                && (w.checked.evidence.needs_relatives()
-                    || linkage::decide(&w.checked.evidence, None, &cands) == Decision::New)
+                && (w.checked.evidence.needs_relatives() || {
+                    let d = linkage::decide(&w.checked.evidence, None, &cands);
+                    d == Decision::New || by_identifier(d).is_some_and(|p| nameless.contains(&p))
+                })
         })
         .collect();
     let mut probables = probables(&mut tx, &doubtful).await?;
@@ -401,6 +419,8 @@ pub async fn batch(
     let mut person_of: HashMap<String, PersonId> =
         tx.persons_of_keys_after(connector, subject_keys).await?;
     let mut new_persons: Vec<Person> = Vec::new();
+    // Persons found to be part of another as the batch links: (absorbed, into, how, score).
+    let mut absorbed: Vec<(PersonId, PersonId, Method, Option<PairScore>)> = Vec::new();
     // Records with only a name wait for a second pass, once the persons they are related to
     // (by their own declarations, or by this batch's records declaring them) are known.
     let mut incoming: HashMap<String, Vec<String>> = HashMap::new();
@@ -498,6 +518,30 @@ pub async fn batch(
                         Outcome::Review(found) => w.reviews = found,
                     }
                 }
+                if let Some(p) = by_identifier(decision)
+                    && nameless.contains(&p)
+                {
+                    scorer.set_persons(persons_held + new_persons.len() as u64);
+                    if let Some((q, method, score)) = same_as_named(
+                        &mut tx,
+                        &w.checked.evidence,
+                        p,
+                        &mut cands,
+                        &probables,
+                        &scorer,
+                        linkage_config,
+                    )
+                    .await?
+                    {
+                        cands.absorb(q, p);
+                        probables.absorb(q, p);
+                        for held in person_of.values_mut().filter(|h| **h == q) {
+                            *held = p;
+                        }
+                        absorbed.push((q, p, method, score));
+                    }
+                    nameless.remove(&p);
+                }
                 link(w, decision, &mut new_persons, now);
                 if let Some(p) = w.person {
                     cands.learn(p, &w.checked.evidence);
@@ -507,6 +551,26 @@ pub async fn batch(
             if let Some(p) = w.person {
                 person_of.insert(w.record.source_key.clone(), p);
             }
+        }
+    }
+
+    // Records linked, earlier in the batch, to a person since found part of another.
+    let mut merged_in_store: Vec<(PersonId, PersonId, Method, Option<PairScore>)> = Vec::new();
+    for (q, p, method, score) in absorbed {
+        for w in work.iter_mut() {
+            if w.person == Some(q) {
+                w.person = Some(p);
+            }
+            for r in w.reviews.iter_mut().filter(|r| r.person == q) {
+                r.person = p;
+            }
+            let own = w.person;
+            w.reviews.retain(|r| Some(r.person) != own);
+        }
+        let before = new_persons.len();
+        new_persons.retain(|n| n.id != q);
+        if new_persons.len() == before {
+            merged_in_store.push((q, p, method, score));
         }
     }
 
@@ -715,7 +779,102 @@ pub async fn batch(
     lap = timings.lap(Stage::Write, lap);
     linking.writer = tx.commit().await?;
     timings.lap(Stage::Commit, lap);
-    linking.persons = Some(persons_held + created);
+    merge_found(store, &merged_in_store, now).await?;
+    linking.persons = Some(persons_held + created - merged_in_store.len() as u64);
+    Ok(())
+}
+
+/// The person a record reached by an identifier, when that is how it was linked.
+fn by_identifier(decision: Decision) -> Option<PersonId> {
+    match decision {
+        Decision::Existing(p, Method::NhsNumber | Method::Upn | Method::LaPersonId) => Some(p),
+        _ => None,
+    }
+}
+
+/// For a named record that reached nameless person `p` by an identifier: the one other person
+/// the record is, by name and date of birth held by no one else, or by a match probability at
+/// or above the link threshold with names agreeing; never a person holding a different NHS
+/// number or UPN from `p`. The record joins `p`, and so that person is `p` too: whichever of a
+/// child's agencies' records arrives first, they end as one person.
+async fn same_as_named(
+    tx: &mut BatchTxn,
+    evidence: &linkage::Evidence,
+    p: PersonId,
+    cands: &mut Candidates,
+    probables: &Probables,
+    scorer: &Scorer,
+    config: &LinkageConfig,
+) -> Result<Option<(PersonId, Method, Option<PairScore>)>, SyncError> {
+    let by_name = evidence
+        .name_dob
+        .as_ref()
+        .and_then(|key| cands.by_name_dob.get(key))
+        .map(|found| {
+            found
+                .iter()
+                .copied()
+                .filter(|q| *q != p)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let found = match by_name.as_slice() {
+        [q] => Some((*q, Method::NameAndDateOfBirth, None)),
+        [] => match linkage::decide_probable(
+            evidence,
+            probables,
+            scorer,
+            config.link_threshold,
+            config.review_threshold,
+        ) {
+            Outcome::Link(found) if found.person != p => {
+                Some((found.person, Method::Probabilistic, Some(found.score)))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((q, method, score)) = found else {
+        return Ok(None);
+    };
+    for (person, system, value) in tx.strong_identifiers_of(vec![p, q]).await? {
+        cands
+            .held
+            .entry(person)
+            .or_default()
+            .insert((system, value));
+    }
+    if cands.conflicts(q, evidence, true) || cands.clash(p, q) {
+        return Ok(None);
+    }
+    Ok(Some((q, method, score)))
+}
+
+/// Merges each stored person a batch found to be part of another into it, once the batch has
+/// committed, each in a transaction of its own: the absorbed person's first records take the
+/// rule that joined them, and the person's families are rebuilt at the end of the run. A crash
+/// between the batch and a merge leaves the two apart, as they were before the batch, for
+/// `kinship link --all` or a reviewer to join.
+async fn merge_found(
+    store: &Store,
+    merges: &[(PersonId, PersonId, Method, Option<PairScore>)],
+    now: chrono::DateTime<Utc>,
+) -> Result<(), SyncError> {
+    for (from, into, method, score) in merges {
+        let txn = crate::store::begin_write(store.conn()).await?;
+        let detail = score.as_ref().and_then(|s| serde_json::to_string(s).ok());
+        crate::store::matches::mark_linked(
+            &txn,
+            *from,
+            method.as_str(),
+            score.as_ref().map(|s| s.probability),
+            detail.as_deref(),
+        )
+        .await?;
+        crate::store::matches::merge(&txn, *from, *into).await?;
+        crate::store::families::enqueue(&txn, &[*into], now).await?;
+        txn.commit().await.map_err(crate::store::StoreError::from)?;
+    }
     Ok(())
 }
 

@@ -185,7 +185,14 @@ pub async fn relink_all(
         let into = find(&mut parent, *from);
         let score = scored[*i].explained();
         let detail = serde_json::to_string(&score).unwrap_or_default();
-        rows::mark_linked(&txn, *from, "probabilistic", score.probability, &detail).await?;
+        rows::mark_linked(
+            &txn,
+            *from,
+            "probabilistic",
+            Some(score.probability),
+            Some(&detail),
+        )
+        .await?;
         rows::merge(&txn, *from, into).await?;
         touched.push(into);
         absorbed.push(*from);

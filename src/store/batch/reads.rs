@@ -142,6 +142,29 @@ impl BatchTxn {
         }
     }
 
+    /// Which of these persons hold a name.
+    pub async fn persons_named(
+        &mut self,
+        persons: Vec<PersonId>,
+    ) -> Result<BTreeSet<PersonId>, StoreError> {
+        match self {
+            Self::Orm(t) => rows::persons_named(t, &persons).await,
+            Self::Sqlite(t) => {
+                t.run(move |c| {
+                    probe(
+                        c,
+                        "SELECT 1 FROM person_names WHERE person_id = ?1 LIMIT 1",
+                        &persons,
+                        |p| vec![blob(p)],
+                        |p, _| Ok(Some(*p)),
+                    )
+                    .map(|v| v.into_iter().collect())
+                })
+                .await
+            }
+        }
+    }
+
     /// The strong identifiers (NHS number, UPN, LA id) these persons hold.
     pub async fn strong_identifiers_of(
         &mut self,
