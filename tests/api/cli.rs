@@ -492,3 +492,57 @@ fn link_names_the_file_line_and_column_of_bad_input() {
     assert!(!ok);
     assert!(err.contains("nowhere.csv: cannot read"), "{err}");
 }
+
+#[test]
+fn bench_sync_runs_the_connectors_in_the_order_asked_and_states_what_linkage_made() {
+    // A small load end to end through the debug binary: the order is stated, the linkage
+    // figures and the summary are printed, and an unknown connector is a usage error.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+    let (ok, out, err) = run(kinship().args([
+        "bench",
+        "sync",
+        "--records",
+        "1500",
+        "--db",
+        &db,
+        "--in-order",
+        "anyshire-council,anyshire-schools",
+    ]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("order: anyshire-council, then anyshire-schools, then "),
+        "{out}"
+    );
+    let linkage = out
+        .lines()
+        .find(|l| l.starts_with("initial load: linkage: "))
+        .unwrap_or_else(|| panic!("a linkage line in {out}"));
+    let persons: u64 = linkage["initial load: linkage: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{linkage}"));
+    assert!(persons > 100, "{linkage}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("summary: bench sync"),
+        "{out}"
+    );
+
+    let (ok, _, err) = run(kinship().args([
+        "bench",
+        "sync",
+        "--records",
+        "100",
+        "--in-order",
+        "anyshire-housing",
+    ]));
+    assert!(!ok);
+    assert!(
+        err.contains("anyshire-housing") && err.contains("anyshire-health"),
+        "{err}"
+    );
+}

@@ -33,6 +33,11 @@ pub struct SyncArgs {
     pub page_size: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Run the connectors one after another, these first in this order (ids such as
+    /// `anyshire-schools`), instead of all at once: linkage must come out the same whichever
+    /// agency's records arrive first.
+    #[arg(long, value_delimiter = ',')]
+    pub in_order: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -125,22 +130,38 @@ struct Phase {
     stages: Vec<(crate::sync::timing::Stage, std::time::Duration)>,
 }
 
-async fn phase(engine: &Engine, connectors: &[Arc<Running>]) -> Result<Phase, CliError> {
+/// Syncs every connector, all at once, or one after another when `one_by_one`.
+async fn phase(
+    engine: &Engine,
+    connectors: &[Arc<Running>],
+    one_by_one: bool,
+) -> Result<Phase, CliError> {
     reset_peak();
     engine.timings().reset();
     let started = Instant::now();
-    // One task per connector, so their parsing spreads over the runtime's threads.
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in connectors {
-        let (engine, c) = (engine.clone(), Arc::clone(c));
-        tasks.spawn(async move { engine.run(&c, &progress::Silent).await });
-    }
     let mut runs = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let run = done
-            .map_err(|e| CliError::Failed(format!("a sync task stopped: {e}")))?
-            .map_err(|e| CliError::failed(&e))?;
-        runs.push(run);
+    if one_by_one {
+        for c in connectors {
+            runs.push(
+                engine
+                    .run(c, &progress::Silent)
+                    .await
+                    .map_err(|e| CliError::failed(&e))?,
+            );
+        }
+    } else {
+        // One task per connector, so their parsing spreads over the runtime's threads.
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in connectors {
+            let (engine, c) = (engine.clone(), Arc::clone(c));
+            tasks.spawn(async move { engine.run(&c, &progress::Silent).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let run = done
+                .map_err(|e| CliError::Failed(format!("a sync task stopped: {e}")))?
+                .map_err(|e| CliError::failed(&e))?;
+            runs.push(run);
+        }
     }
     Ok(Phase {
         records: runs
@@ -283,6 +304,26 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::failed(&e))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut connectors = connectors;
+    for id in &args.in_order {
+        if !connectors.iter().any(|c| c.spec.id == *id) {
+            return Err(CliError::Usage(format!(
+                "--in-order names `{id}`; the connectors are {}",
+                connectors
+                    .iter()
+                    .map(|c| c.spec.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    connectors.sort_by_key(|c| {
+        args.in_order
+            .iter()
+            .position(|id| *id == c.spec.id)
+            .unwrap_or(args.in_order.len())
+    });
+    let one_by_one = !args.in_order.is_empty();
     let engine = Engine::new(store.clone());
 
     eprintln!("bench sync: the feeds alone, rendered as they are asked for...");
@@ -290,7 +331,8 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     eprintln!("bench sync: the feeds alone, served as rendered, pulled and parsed...");
     let (pulled, pull_seconds, pulled_each) = pull_only(&connectors).await?;
     eprintln!("bench sync: initial load...");
-    let initial = phase(&engine, &connectors).await?;
+    let initial = phase(&engine, &connectors, one_by_one).await?;
+    let linked = linkage_outcome(&store).await?;
     to_child.write_all(b"CHANGE\n").await?;
     to_child.flush().await?;
     let changed = loop {
@@ -301,7 +343,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         }
     };
     eprintln!("bench sync: incremental sync after {changed} envelopes changed...");
-    let incremental = phase(&engine, &connectors).await?;
+    let incremental = phase(&engine, &connectors, one_by_one).await?;
     drop(to_child);
     let _ = child.kill().await;
 
@@ -316,6 +358,20 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     );
     println!("initial load: {:.0} records/s", rate(&initial));
     println!("initial load: peak memory {}", mib(initial.peak));
+    let order = if one_by_one {
+        connectors
+            .iter()
+            .map(|c| c.spec.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", then ")
+    } else {
+        "all connectors at once".to_owned()
+    };
+    println!("initial load: order: {order}");
+    println!(
+        "initial load: linkage: {} persons, {} records linked by score, {} pairs queued for review",
+        linked.persons, linked.by_score, linked.reviews
+    );
     println!(
         "feeds alone, each page rendered as it is asked for: {rendered} records in {render_seconds:.1} s, {:.0} records/s",
         rendered as f64 / render_seconds.max(1e-9)
@@ -348,17 +404,45 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         100.0 * incremental.records as f64 / initial.records.max(1) as f64
     );
     println!(
-        "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s), peak {}; 1% incremental in {:.2} s ({:.1}% of the initial time)",
+        "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s), peak {}, {} persons and {} review pairs; 1% incremental in {:.2} s ({:.1}% of the initial time)",
         initial.records,
         rate(&initial),
         initial.seconds / pull_seconds.max(1e-9),
         mib(initial.peak),
+        linked.persons,
+        linked.reviews,
         incremental.seconds,
         100.0 * incremental.seconds / initial.seconds.max(1e-9)
     );
     store.close().await?;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     Ok(())
+}
+
+/// What linkage made of the initial load.
+struct Linked {
+    persons: i64,
+    by_score: i64,
+    reviews: i64,
+}
+
+async fn linkage_outcome(store: &Store) -> Result<Linked, CliError> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = store.conn();
+    let count = |sql: &'static str| async move {
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .map_err(|e| CliError::Failed(format!("counting the store: {e}")))?;
+        row.and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .ok_or_else(|| CliError::Failed("counting the store: no count".into()))
+    };
+    Ok(Linked {
+        persons: count("SELECT COUNT(*) FROM persons").await?,
+        by_score: count("SELECT COUNT(*) FROM source_records WHERE link_method = 'probabilistic'")
+            .await?,
+        reviews: count("SELECT COUNT(*) FROM match_reviews").await?,
+    })
 }
 
 fn feeds_spec(s: &serde_json::Value) -> Result<ConnectorSpec, CliError> {
