@@ -25,6 +25,7 @@ mod m20261126_000030_kpis;
 mod m20261127_000050_access_log_file;
 mod m20261128_000060_drop_names_family_index;
 mod m20261129_000061_covering_name_indexes;
+mod m20261130_000062_person_indexes_for_merges;
 
 pub use m20261122_000001_graph::GENESIS_HASH;
 
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000050_access_log_file::Migration),
             Box::new(m20261128_000060_drop_names_family_index::Migration),
             Box::new(m20261129_000061_covering_name_indexes::Migration),
+            Box::new(m20261130_000062_person_indexes_for_merges::Migration),
         ]
     }
 }
