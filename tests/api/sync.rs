@@ -499,6 +499,12 @@ async fn synced_in_order(
         let c = Running::build(spec).unwrap();
         batches += engine.run(&c, &Silent).await.unwrap().batches;
     }
+    // The engine's SQLite writer does not enforce foreign keys as it writes: every row it
+    // wrote must name rows that exist.
+    if db == Db::Sqlite {
+        let orphans = query(&store, "PRAGMA foreign_key_check").await;
+        assert!(orphans.is_empty(), "{} rows name no row", orphans.len());
+    }
     (store, dir, batches)
 }
 
