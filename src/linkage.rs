@@ -103,11 +103,7 @@ impl Candidates {
     /// Records that person `from` is now part of person `into`: every key that found `from`
     /// finds `into`.
     pub fn absorb(&mut self, from: PersonId, into: PersonId) {
-        let swap = |set: &mut BTreeSet<PersonId>| {
-            if set.remove(&from) {
-                set.insert(into);
-            }
-        };
+        let swap = |set: &mut BTreeSet<PersonId>| swap_person(set, from, into);
         self.by_identifier.values_mut().for_each(swap);
         self.by_name_dob.values_mut().for_each(swap);
         self.by_relative_name.values_mut().for_each(swap);
@@ -160,6 +156,13 @@ impl Candidates {
         self.by_identifier
             .get(&(system, value.to_owned()))
             .and_then(|s| s.iter().next().copied())
+    }
+}
+
+/// Puts `into` in place of `from` in a set of persons a key finds.
+fn swap_person(set: &mut BTreeSet<PersonId>, from: PersonId, into: PersonId) {
+    if set.remove(&from) {
+        set.insert(into);
     }
 }
 
@@ -367,11 +370,7 @@ impl Probables {
     /// Records that person `from` is now part of person `into`: blocking finds `into` where it
     /// found `from`, and `into` holds the linkage records of both.
     pub fn absorb(&mut self, from: PersonId, into: PersonId) {
-        let swap = |set: &mut BTreeSet<PersonId>| {
-            if set.remove(&from) {
-                set.insert(into);
-            }
-        };
+        let swap = |set: &mut BTreeSet<PersonId>| swap_person(set, from, into);
         self.by_date_family.values_mut().for_each(swap);
         self.by_date_given.values_mut().for_each(swap);
         self.by_name.values_mut().for_each(swap);

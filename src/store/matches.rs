@@ -15,6 +15,8 @@ use super::entity::{
     addresses, consents, facts, family_members, family_queue, indicator_hits, involvements,
     match_reviews, person_identifiers, person_names, persons, relationships, source_records,
 };
+use super::entity::{assessments, practice_events, referrals};
+use super::notifications::{events, notices};
 use super::sync::MatchReviewRow;
 use crate::model::{OrganisationId, PersonId, SourceRecordId};
 
@@ -146,7 +148,7 @@ pub async fn records_with_followers(
 /// names, identifiers, addresses, facts, relationships (a relationship between the two is
 /// dropped), family memberships, involvements and consents, the reviews that name it, its
 /// referrals, assessments and their events, its notifications, and its shield order (see
-/// [`super::practice::merge_person`]). Its indicator results and its place in the family
+/// [`super::practice::merge_shields`]). Its indicator results and its place in the family
 /// queue go: the caller re-evaluates and rebuilds `into`.
 pub async fn merge(
     conn: &impl ConnectionTrait,
@@ -179,8 +181,12 @@ pub async fn merge(
         .filter(relationships::Column::RelatedPersonId.eq(into.0))
         .exec(conn)
         .await?;
-    super::practice::merge_person(conn, from, into).await?;
-    super::notifications::merge_person(conn, from, into).await?;
+    repoint!(referrals, PersonId);
+    repoint!(assessments, PersonId);
+    repoint!(practice_events, PersonId);
+    repoint!(events, PersonId);
+    repoint!(notices, PersonId);
+    super::practice::merge_shields(conn, from, into).await?;
     indicator_hits::Entity::delete_many()
         .filter(indicator_hits::Column::PersonId.eq(from.0))
         .exec(conn)

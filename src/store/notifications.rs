@@ -21,7 +21,7 @@ use super::StoreError;
 use super::graph;
 use crate::model::{Fact, FactId, InvolvementKind, NotificationKind, OrganisationId, PersonId};
 
-mod events {
+pub(super) mod events {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -40,7 +40,7 @@ mod events {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-mod notices {
+pub(super) mod notices {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -594,24 +594,4 @@ pub async fn notices_about(
         .into_iter()
         .map(notice_from_row)
         .collect()
-}
-
-/// Moves the queued events and the notifications of person `from` to person `into` (a merge).
-pub async fn merge_person(
-    conn: &impl ConnectionTrait,
-    from: PersonId,
-    into: PersonId,
-) -> Result<(), StoreError> {
-    use sea_orm::sea_query::Expr;
-    events::Entity::update_many()
-        .col_expr(events::Column::PersonId, Expr::value(into.0))
-        .filter(events::Column::PersonId.eq(from.0))
-        .exec(conn)
-        .await?;
-    notices::Entity::update_many()
-        .col_expr(notices::Column::PersonId, Expr::value(into.0))
-        .filter(notices::Column::PersonId.eq(from.0))
-        .exec(conn)
-        .await?;
-    Ok(())
 }

@@ -624,33 +624,16 @@ pub async fn end_involvement(
     Ok(())
 }
 
-/// Moves the practice records of person `from` to person `into` (a merge): referrals,
-/// assessments and their events, and any shield order. When both hold an order, the merged
-/// person keeps the later one, naming only the roles both orders allowed (where any role is
-/// in both): joining two records must never widen who may see either of them.
-pub async fn merge_person(
+/// Carries the shield order of person `from` to person `into` (a merge). When both hold an
+/// order, the merged person keeps the later one, naming only the roles both orders allowed
+/// (where any role is in both): joining two records must never widen who may see either of
+/// them. A person a source flagged shielded stays so.
+pub async fn merge_shields(
     conn: &impl ConnectionTrait,
     from: PersonId,
     into: PersonId,
 ) -> Result<(), StoreError> {
     use super::entity::{persons, shields};
-    use sea_orm::sea_query::Expr;
-    referrals::Entity::update_many()
-        .col_expr(referrals::Column::PersonId, Expr::value(into.0))
-        .filter(referrals::Column::PersonId.eq(from.0))
-        .exec(conn)
-        .await?;
-    assessments::Entity::update_many()
-        .col_expr(assessments::Column::PersonId, Expr::value(into.0))
-        .filter(assessments::Column::PersonId.eq(from.0))
-        .exec(conn)
-        .await?;
-    practice_events::Entity::update_many()
-        .col_expr(practice_events::Column::PersonId, Expr::value(into.0))
-        .filter(practice_events::Column::PersonId.eq(from.0))
-        .exec(conn)
-        .await?;
-
     let flagged = persons::Entity::find()
         .filter(persons::Column::Id.is_in([from.0, into.0]))
         .all(conn)
