@@ -294,13 +294,29 @@ pub fn decide_by_relatives(
     }
 }
 
+/// A person, with the date of birth one of their name rows holds.
+type Dated = (PersonId, Option<NaiveDate>);
+
 /// Persons that blocking puts beside a batch's records, with what linkage compares of each.
 #[derive(Default)]
 pub struct Probables {
     by_date_family: HashMap<(NaiveDate, String), BTreeSet<PersonId>>,
     by_date_given: HashMap<(NaiveDate, String), BTreeSet<PersonId>>,
-    by_name: HashMap<(String, String), BTreeSet<PersonId>>,
+    /// Persons by name whatever their date of birth, with the date of birth of each name row.
+    by_name: HashMap<(String, String), BTreeSet<Dated>>,
     records: HashMap<PersonId, Vec<Record>>,
+}
+
+/// Whether two dates of birth are near enough for a pair to be worth scoring: the same, day
+/// and month swapped, or differing in only one of year, month and day (a slip in one part).
+/// Two names alike with dates further apart are two people (a father and a son of one name
+/// at one address, say), and scoring them is work that cannot link them.
+fn near(a: NaiveDate, b: NaiveDate) -> bool {
+    use chrono::Datelike;
+    let differing = usize::from(a.year() != b.year())
+        + usize::from(a.month() != b.month())
+        + usize::from(a.day() != b.day());
+    differing <= 1 || swapped(a) == Some(b)
 }
 
 /// A date with day and month swapped, where that is a date.
@@ -343,7 +359,7 @@ impl Probables {
         self.by_name
             .entry((family.to_owned(), given.to_owned()))
             .or_default()
-            .insert(person);
+            .insert((person, dob));
     }
 
     /// Adds a linkage record of a person (one per name and address it holds).
@@ -373,7 +389,13 @@ impl Probables {
         let swap = |set: &mut BTreeSet<PersonId>| swap_person(set, from, into);
         self.by_date_family.values_mut().for_each(swap);
         self.by_date_given.values_mut().for_each(swap);
-        self.by_name.values_mut().for_each(swap);
+        for block in self.by_name.values_mut() {
+            let moved: Vec<_> = block.iter().filter(|(p, _)| *p == from).copied().collect();
+            for (p, dob) in moved {
+                block.remove(&(p, dob));
+                block.insert((into, dob));
+            }
+        }
         for r in self.records.remove(&from).unwrap_or_default() {
             self.add_record(into, r);
         }
@@ -399,11 +421,23 @@ impl Probables {
                 out.extend(map.get(&(d, name.clone())).into_iter().flatten());
             }
         }
+        // By name alone: the persons whose date of birth, where both are known, is near.
+        let dob = evidence.name_dob.as_ref().map(|(_, _, d)| *d);
         for key in [
             (family.clone(), given.clone()),
             (given.clone(), family.clone()),
         ] {
-            out.extend(self.by_name.get(&key).into_iter().flatten());
+            out.extend(
+                self.by_name
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, held)| match (dob, held) {
+                        (Some(a), Some(b)) => near(a, *b),
+                        _ => true,
+                    })
+                    .map(|(p, _)| *p),
+            );
         }
         out
     }
@@ -612,6 +646,36 @@ mod tests {
             ]),
             ..Evidence::default()
         }
+    }
+
+    #[test]
+    fn blocking_by_name_alone_passes_over_a_namesake_born_years_apart() {
+        // A father and son of one name: the son's record is never scored against the father,
+        // while a record whose date has one part wrong, or day and month swapped, still is.
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut p = Probables::default();
+        let (father, slip, swap, undated) = (
+            PersonId::new(),
+            PersonId::new(),
+            PersonId::new(),
+            PersonId::new(),
+        );
+        p.add_key(father, "SMITH", "JOHN", Some(d("1979-06-21")));
+        p.add_key(slip, "SMITH", "JOHN", Some(d("2013-06-12")));
+        p.add_key(swap, "SMITH", "JOHN", Some(d("2012-12-06")));
+        p.add_key(undated, "SMITH", "JOHN", None);
+        let son = probable_evidence("John", "Smith", "2012-06-12", "");
+        let found = p.candidates(&son);
+        assert!(!found.contains(&father), "born years apart");
+        for near in [slip, swap, undated] {
+            assert!(found.contains(&near));
+        }
+        // A record with no date of birth is compared with every namesake.
+        let contact = Evidence {
+            name: Some(("SMITH".into(), "JOHN".into())),
+            ..Evidence::default()
+        };
+        assert_eq!(p.candidates(&contact).len(), 4);
     }
 
     #[test]
