@@ -310,7 +310,8 @@ pub struct Probables {
 /// Whether two dates of birth are near enough for a pair to be worth scoring: the same, day
 /// and month swapped, or differing in only one of year, month and day (a slip in one part).
 /// Two names alike with dates further apart are two people (a father and a son of one name
-/// at one address, say), and scoring them is work that cannot link them.
+/// at one address, say). Scored, such a pair would be queued for review, or in a small graph,
+/// where the prior is weak, even linked.
 fn near(a: NaiveDate, b: NaiveDate) -> bool {
     use chrono::Datelike;
     let differing = usize::from(a.year() != b.year())
