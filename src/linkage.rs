@@ -112,24 +112,13 @@ impl Candidates {
         }
     }
 
-    /// Whether two persons hold different values of a strong identifier (NHS number or
-    /// UPN), as far as this batch knows them: two such persons are never one.
+    /// Whether two persons hold different values of a strong identifier, as far as this
+    /// batch knows them (see [`identifiers_clash`]).
     pub fn clash(&self, a: PersonId, b: PersonId) -> bool {
-        let (Some(x), Some(y)) = (self.held.get(&a), self.held.get(&b)) else {
-            return false;
-        };
-        [IdentifierSystem::NhsNumber, IdentifierSystem::Upn]
-            .into_iter()
-            .any(|system| {
-                let of = |ids: &BTreeSet<(IdentifierSystem, String)>| -> BTreeSet<String> {
-                    ids.iter()
-                        .filter(|(s, _)| *s == system)
-                        .map(|(_, v)| v.clone())
-                        .collect()
-                };
-                let (vx, vy) = (of(x), of(y));
-                !vx.is_empty() && !vy.is_empty() && vx != vy
-            })
+        match (self.held.get(&a), self.held.get(&b)) {
+            (Some(x), Some(y)) => identifiers_clash(x, y),
+            _ => false,
+        }
     }
 
     fn holds_other(&self, person: PersonId, system: IdentifierSystem, value: &str) -> bool {
@@ -157,6 +146,17 @@ impl Candidates {
             .get(&(system, value.to_owned()))
             .and_then(|s| s.iter().next().copied())
     }
+}
+
+/// Whether two persons' identifiers put two different NHS numbers, or two different UPNs, on
+/// one person were they merged: two such persons are never one.
+pub fn identifiers_clash(
+    a: &BTreeSet<(IdentifierSystem, String)>,
+    b: &BTreeSet<(IdentifierSystem, String)>,
+) -> bool {
+    a.iter()
+        .filter(|(s, _)| matches!(s, IdentifierSystem::NhsNumber | IdentifierSystem::Upn))
+        .any(|(s, v)| b.iter().any(|(t, w)| s == t && v != w))
 }
 
 /// Puts `into` in place of `from` in a set of persons a key finds.

@@ -627,24 +627,31 @@ pub async fn end_involvement(
 /// Carries the shield order of person `from` to person `into` (a merge). When both hold an
 /// order, the merged person keeps the later one, naming only the roles both orders allowed
 /// (where any role is in both): joining two records must never widen who may see either of
-/// them. A person a source flagged shielded stays so.
+/// them. A person a source flagged shielded stays so, and stays so when the order is lifted.
 pub async fn merge_shields(
     conn: &impl ConnectionTrait,
     from: PersonId,
     into: PersonId,
 ) -> Result<(), StoreError> {
     use super::entity::{persons, shields};
-    let flagged = persons::Entity::find()
-        .filter(persons::Column::Id.is_in([from.0, into.0]))
-        .all(conn)
-        .await?
-        .iter()
-        .any(|p| p.shielded);
-    let orders = shields::Entity::find()
-        .filter(shields::Column::PersonId.is_in([from.0, into.0]))
+    let both = [from.0, into.0];
+    let people = persons::Entity::find()
+        .filter(persons::Column::Id.is_in(both))
         .all(conn)
         .await?;
-    let merged = match orders.as_slice() {
+    let orders = shields::Entity::find()
+        .filter(shields::Column::PersonId.is_in(both))
+        .all(conn)
+        .await?;
+    // What a source flagged, apart from any order: a person's own flag, or, under an order
+    // (which sets the flag), what the order kept of it to restore when lifted.
+    let flagged = people.iter().any(|p| {
+        orders
+            .iter()
+            .find(|o| o.person_id == p.id)
+            .map_or(p.shielded, |o| o.was_shielded)
+    });
+    let kept = match orders.as_slice() {
         [] => None,
         [only] => Some(only.clone()),
         [a, b] => {
@@ -656,36 +663,35 @@ pub async fn merge_shields(
             let allowed = |o: &shields::Model| -> Vec<serde_json::Value> {
                 o.roles.as_array().cloned().unwrap_or_default()
             };
-            let both: Vec<serde_json::Value> = allowed(later)
+            let common: Vec<serde_json::Value> = allowed(later)
                 .into_iter()
                 .filter(|r| allowed(earlier).contains(r))
                 .collect();
             let mut kept = later.clone();
-            if !both.is_empty() {
-                kept.roles = serde_json::Value::Array(both);
+            if !common.is_empty() {
+                kept.roles = serde_json::Value::Array(common);
             }
-            kept.was_shielded = a.was_shielded || b.was_shielded;
             Some(kept)
         }
         _ => return Err(corrupt("shields", "person_id")),
     };
-    if let Some(order) = merged {
+    if let Some(order) = &kept {
         shields::Entity::delete_many()
-            .filter(shields::Column::PersonId.is_in([from.0, into.0]))
+            .filter(shields::Column::PersonId.is_in(both))
             .exec(conn)
             .await?;
         shields::Entity::insert(shields::ActiveModel {
             person_id: Set(into.0),
-            reason: Set(order.reason),
-            roles: Set(order.roles),
-            recorded_by: Set(order.recorded_by),
+            reason: Set(order.reason.clone()),
+            roles: Set(order.roles.clone()),
+            recorded_by: Set(order.recorded_by.clone()),
             recorded_at: Set(order.recorded_at),
-            was_shielded: Set(order.was_shielded),
+            was_shielded: Set(flagged),
         })
         .exec_without_returning(conn)
         .await?;
     }
-    if flagged {
+    if flagged || kept.is_some() {
         persons::Entity::update_many()
             .col_expr(persons::Column::Shielded, true.into())
             .filter(persons::Column::Id.eq(into.0))

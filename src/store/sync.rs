@@ -278,63 +278,57 @@ async fn names_for_blocking_pg(
     dated: &[(NaiveDate, String, String)],
     names: &[(String, String)],
 ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
-    const KEYS: usize = 2_000;
-    let mut out = Vec::new();
-    for chunk in dated.chunks(KEYS) {
-        let keys = chunk
+    let mut out = names_joined(
+        conn,
+        "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+         FROM jsonb_to_recordset($1::jsonb) AS k(d date, f text, g text) \
+         JOIN person_names n ON n.date_of_birth = k.d \
+         AND (n.family_norm = k.f OR n.family_norm = k.g OR n.given_norm = k.g)",
+        dated
             .iter()
             .map(|(d, f, g)| serde_json::json!({ "d": d, "f": f, "g": g }))
-            .collect();
-        out.extend(
-            names_joined(
-                conn,
-                "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
-                 FROM jsonb_to_recordset($1::jsonb) AS k(d date, f text, g text) \
-                 JOIN person_names n ON n.date_of_birth = k.d \
-                 AND (n.family_norm = k.f OR n.family_norm = k.g OR n.given_norm = k.g)",
-                keys,
-            )
-            .await?,
-        );
-    }
-    for chunk in names.chunks(KEYS) {
-        let keys = chunk
-            .iter()
-            .map(|(f, g)| serde_json::json!({ "f": f, "g": g }))
-            .collect();
-        out.extend(
-            names_joined(
-                conn,
-                "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
-                 FROM jsonb_to_recordset($1::jsonb) AS k(f text, g text) \
-                 JOIN person_names n ON n.family_norm = k.f AND n.given_norm = k.g",
-                keys,
-            )
-            .await?,
-        );
-    }
+            .collect(),
+    )
+    .await?;
+    out.extend(
+        names_joined(
+            conn,
+            "SELECT n.person_id, n.family_norm, n.given_norm, n.date_of_birth \
+             FROM jsonb_to_recordset($1::jsonb) AS k(f text, g text) \
+             JOIN person_names n ON n.family_norm = k.f AND n.given_norm = k.g",
+            names
+                .iter()
+                .map(|(f, g)| serde_json::json!({ "f": f, "g": g }))
+                .collect(),
+        )
+        .await?,
+    );
     Ok(out)
 }
 
-/// Name rows of one PostgreSQL statement whose one parameter is `keys` as JSON.
+/// Name rows of a PostgreSQL statement whose one parameter is a JSON array of keys, run once
+/// per chunk of `keys`.
 async fn names_joined(
     conn: &impl ConnectionTrait,
     sql: &str,
     keys: Vec<serde_json::Value>,
 ) -> Result<Vec<(PersonId, String, String, Option<NaiveDate>)>, StoreError> {
-    let statement = sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        sql,
-        [serde_json::Value::Array(keys).to_string().into()],
-    );
+    const KEYS: usize = 2_000;
     let mut out = Vec::new();
-    for row in conn.query_all_raw(statement).await? {
-        out.push((
-            PersonId(row.try_get::<Uuid>("", "person_id")?),
-            row.try_get::<String>("", "family_norm")?,
-            row.try_get::<String>("", "given_norm")?,
-            row.try_get::<Option<NaiveDate>>("", "date_of_birth")?,
-        ));
+    for chunk in keys.chunks(KEYS) {
+        let statement = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            [serde_json::Value::Array(chunk.to_vec()).to_string().into()],
+        );
+        for row in conn.query_all_raw(statement).await? {
+            out.push((
+                PersonId(row.try_get::<Uuid>("", "person_id")?),
+                row.try_get::<String>("", "family_norm")?,
+                row.try_get::<String>("", "given_norm")?,
+                row.try_get::<Option<NaiveDate>>("", "date_of_birth")?,
+            ));
+        }
     }
     Ok(out)
 }

@@ -376,6 +376,16 @@ pub async fn batch(
     };
     lap = timings.lap(Stage::Commit, lap);
     let mut cands = candidates(&mut tx, &work).await?;
+    // What the deterministic rules make of each record with no person yet, before the batch
+    // links anything: which records need blocking, and which persons they reach.
+    let guesses: Vec<Option<Decision>> = work
+        .iter()
+        .map(|w| {
+            w.person
+                .is_none()
+                .then(|| linkage::decide(&w.checked.evidence, None, &cands))
+        })
+        .collect();
     // Persons a named record reaches by an identifier who hold no name yet: a council's
     // record (a UPN and a date of birth, never a name) made them. The named record may also
     // match the person another agency's records made; the two are then one (see
@@ -384,8 +394,9 @@ pub async fn batch(
     if linkage_config.on_arrival {
         let reached: Vec<PersonId> = work
             .iter()
-            .filter(|w| w.person.is_none() && w.checked.evidence.name.is_some())
-            .filter_map(|w| by_identifier(linkage::decide(&w.checked.evidence, None, &cands)))
+            .zip(&guesses)
+            .filter(|(w, _)| w.checked.evidence.name.is_some())
+            .filter_map(|(_, guess)| guess.and_then(by_identifier))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -397,16 +408,18 @@ pub async fn batch(
     // records find their person by an identifier, and need no candidates.
     let doubtful: Vec<&Work> = work
         .iter()
-        .filter(|w| {
+        .zip(&guesses)
+        .filter(|(w, guess)| {
             linkage_config.on_arrival
-                && w.person.is_none()
                 && w.checked.has_identity
                 && w.record.subject.is_none()
-                && (w.checked.evidence.needs_relatives() || {
-                    let d = linkage::decide(&w.checked.evidence, None, &cands);
-                    d == Decision::New || by_identifier(d).is_some_and(|p| nameless.contains(&p))
+                && guess.is_some_and(|d| {
+                    w.checked.evidence.needs_relatives()
+                        || d == Decision::New
+                        || by_identifier(d).is_some_and(|p| nameless.contains(&p))
                 })
         })
+        .map(|(w, _)| w)
         .collect();
     let mut probables = probables(&mut tx, &doubtful).await?;
     lap = timings.lap(Stage::Blocking, lap);
@@ -419,8 +432,8 @@ pub async fn batch(
     let mut person_of: HashMap<String, PersonId> =
         tx.persons_of_keys_after(connector, subject_keys).await?;
     let mut new_persons: Vec<Person> = Vec::new();
-    // Persons found to be part of another as the batch links: (absorbed, into, how, score).
-    let mut absorbed: Vec<(PersonId, PersonId, Method, Option<PairScore>)> = Vec::new();
+    // Persons found to be part of another as the batch links.
+    let mut absorbed: Vec<Absorbed> = Vec::new();
     // Records with only a name wait for a second pass, once the persons they are related to
     // (by their own declarations, or by this batch's records declaring them) are known.
     let mut incoming: HashMap<String, Vec<String>> = HashMap::new();
@@ -522,7 +535,7 @@ pub async fn batch(
                     && nameless.contains(&p)
                 {
                     scorer.set_persons(persons_held + new_persons.len() as u64);
-                    if let Some((q, method, score)) = same_as_named(
+                    if let Some(found) = same_as_named(
                         &mut tx,
                         &w.checked.evidence,
                         p,
@@ -533,12 +546,12 @@ pub async fn batch(
                     )
                     .await?
                     {
-                        cands.absorb(q, p);
-                        probables.absorb(q, p);
-                        for held in person_of.values_mut().filter(|h| **h == q) {
+                        cands.absorb(found.from, p);
+                        probables.absorb(found.from, p);
+                        for held in person_of.values_mut().filter(|h| **h == found.from) {
                             *held = p;
                         }
-                        absorbed.push((q, p, method, score));
+                        absorbed.push(found);
                     }
                     nameless.remove(&p);
                 }
@@ -555,22 +568,23 @@ pub async fn batch(
     }
 
     // Records linked, earlier in the batch, to a person since found part of another.
-    let mut merged_in_store: Vec<(PersonId, PersonId, Method, Option<PairScore>)> = Vec::new();
-    for (q, p, method, score) in absorbed {
+    let mut merged_in_store: Vec<Absorbed> = Vec::new();
+    for a in absorbed {
         for w in work.iter_mut() {
-            if w.person == Some(q) {
-                w.person = Some(p);
+            if w.person == Some(a.from) {
+                w.person = Some(a.into);
             }
-            for r in w.reviews.iter_mut().filter(|r| r.person == q) {
-                r.person = p;
+            for r in w.reviews.iter_mut().filter(|r| r.person == a.from) {
+                r.person = a.into;
             }
             let own = w.person;
             w.reviews.retain(|r| Some(r.person) != own);
         }
+        // A person this batch made goes unwritten; a stored one is merged once it commits.
         let before = new_persons.len();
-        new_persons.retain(|n| n.id != q);
+        new_persons.retain(|n| n.id != a.from);
         if new_persons.len() == before {
-            merged_in_store.push((q, p, method, score));
+            merged_in_store.push(a);
         }
     }
 
@@ -784,6 +798,15 @@ pub async fn batch(
     Ok(())
 }
 
+/// A person found, as a batch links, to be part of another: `from` goes into `into`, by the
+/// rule `method` (with its score, when the rule is the model's).
+struct Absorbed {
+    from: PersonId,
+    into: PersonId,
+    method: Method,
+    score: Option<PairScore>,
+}
+
 /// The person a record reached by an identifier, when that is how it was linked.
 fn by_identifier(decision: Decision) -> Option<PersonId> {
     match decision {
@@ -795,8 +818,8 @@ fn by_identifier(decision: Decision) -> Option<PersonId> {
 /// For a named record that reached nameless person `p` by an identifier: the one other person
 /// the record is, by name and date of birth held by no one else, or by a match probability at
 /// or above the link threshold with names agreeing; never a person holding a different NHS
-/// number or UPN from `p`. The record joins `p`, and so that person is `p` too: whichever of a
-/// child's agencies' records arrives first, they end as one person.
+/// number or UPN from `p`. The record joins `p`, and so that person is `p` too (absorbed into
+/// it): whichever of a child's agencies' records arrives first, they end as one person.
 async fn same_as_named(
     tx: &mut BatchTxn,
     evidence: &linkage::Evidence,
@@ -805,7 +828,7 @@ async fn same_as_named(
     probables: &Probables,
     scorer: &Scorer,
     config: &LinkageConfig,
-) -> Result<Option<(PersonId, Method, Option<PairScore>)>, SyncError> {
+) -> Result<Option<Absorbed>, SyncError> {
     let by_name = evidence
         .name_dob
         .as_ref()
@@ -847,7 +870,12 @@ async fn same_as_named(
     if cands.conflicts(q, evidence, true) || cands.clash(p, q) {
         return Ok(None);
     }
-    Ok(Some((q, method, score)))
+    Ok(Some(Absorbed {
+        from: q,
+        into: p,
+        method,
+        score,
+    }))
 }
 
 /// Merges each stored person a batch found to be part of another into it, once the batch has
@@ -857,22 +885,22 @@ async fn same_as_named(
 /// `kinship link --all` or a reviewer to join.
 async fn merge_found(
     store: &Store,
-    merges: &[(PersonId, PersonId, Method, Option<PairScore>)],
+    merges: &[Absorbed],
     now: chrono::DateTime<Utc>,
 ) -> Result<(), SyncError> {
-    for (from, into, method, score) in merges {
+    for a in merges {
         let txn = crate::store::begin_write(store.conn()).await?;
-        let detail = score.as_ref().and_then(|s| serde_json::to_string(s).ok());
+        let detail = a.score.as_ref().and_then(|s| serde_json::to_string(s).ok());
         crate::store::matches::mark_linked(
             &txn,
-            *from,
-            method.as_str(),
-            score.as_ref().map(|s| s.probability),
+            a.from,
+            a.method.as_str(),
+            a.score.as_ref().map(|s| s.probability),
             detail.as_deref(),
         )
         .await?;
-        crate::store::matches::merge(&txn, *from, *into).await?;
-        crate::store::families::enqueue(&txn, &[*into], now).await?;
+        crate::store::matches::merge(&txn, a.from, a.into).await?;
+        crate::store::families::enqueue(&txn, &[a.into], now).await?;
         txn.commit().await.map_err(crate::store::StoreError::from)?;
     }
     Ok(())

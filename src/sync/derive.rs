@@ -111,13 +111,13 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
             .find(|(sys, _, _)| *sys == s)
             .map(|(_, v, _)| v.clone())
     };
-    let name_dob = main_name(r)
-        .zip(r.identity.date_of_birth)
-        .map(|(n, dob)| (normalise_name(&n.family), normalise_name(&n.given), dob))
-        .filter(|(f, g, _)| !f.is_empty() && !g.is_empty());
     let name = main_name(r)
         .map(|n| (normalise_name(&n.family), normalise_name(&n.given)))
         .filter(|(f, g)| !f.is_empty() && !g.is_empty());
+    let name_dob = name
+        .clone()
+        .zip(r.identity.date_of_birth)
+        .map(|((f, g), dob)| (f, g, dob));
     let record = linkage_record(r, &value_of);
     let evidence = Evidence {
         record,
@@ -143,8 +143,6 @@ pub fn check(manifest: &Manifest, r: &SourceRecord) -> Result<Checked, String> {
     })
 }
 
-/// What probabilistic linkage compares of a record: its first name, date of birth, sex, the
-/// address it gives as current (else its first), and its strong identifiers.
 /// The name linkage goes by: the official (legal) name where the source gives one, as other
 /// agencies record it, else the first. A GP record may list the name a patient goes by
 /// ("Matt") before the official one ("Matthew"), which a school names as a contact.
@@ -156,6 +154,9 @@ fn main_name(r: &SourceRecord) -> Option<&kinship_connector_sdk::SourceName> {
         .or(names.first())
 }
 
+/// What probabilistic linkage compares of a record: the name it goes by ([`main_name`]), date
+/// of birth, sex, the address it gives as current (else its first), and its strong
+/// identifiers.
 fn linkage_record(
     r: &SourceRecord,
     value_of: &dyn Fn(IdentifierSystem) -> Option<String>,

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::SyncError;
 use super::apply::linkage_records;
 use crate::config::LinkageConfig;
+use crate::linkage::identifiers_clash;
 use crate::linkage::probabilistic::{Linker, Record, Scored, Scorer, names_agree};
 use crate::model::{IdentifierSystem, PersonId};
 use crate::store::families::{self, find};
@@ -140,11 +141,6 @@ pub async fn relink_all(
             }
         }
     }
-    let clash = |a: &BTreeSet<(IdentifierSystem, String)>,
-                 b: &BTreeSet<(IdentifierSystem, String)>| {
-        a.iter()
-            .any(|(s, v)| b.iter().any(|(t, w)| s == t && v != w))
-    };
     let mut parent: HashMap<PersonId, PersonId> = HashMap::new();
     let mut merges: Vec<(PersonId, PersonId, usize)> = Vec::new();
     let mut reviews: Vec<((PersonId, PersonId), usize)> = Vec::new();
@@ -160,7 +156,7 @@ pub async fn relink_all(
                 held.get(&ra).cloned().unwrap_or_default(),
                 held.get(&rb).cloned().unwrap_or_default(),
             );
-            if !clash(&ha, &hb) {
+            if !identifiers_clash(&ha, &hb) {
                 // The earlier person absorbs the later.
                 let (into, from) = if ra < rb { (ra, rb) } else { (rb, ra) };
                 parent.insert(from, into);

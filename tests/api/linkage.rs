@@ -805,6 +805,27 @@ async fn a_merged_person_keeps_the_referrals_and_the_shield_order_of_the_one_abs
         matches::merge(conn, other.id, into.id).await.unwrap();
         assert_eq!(roles_of(into.id).await, [Role::SocialWorker]);
         assert!(roles_of(other.id).await.is_empty());
+
+        // A person a source flagged shielded absorbs one under an order: lifting the order
+        // leaves the source's flag standing.
+        let flagged = Person {
+            shielded: true,
+            ..person()
+        };
+        let ordered = person();
+        for p in [&flagged, &ordered] {
+            matches::insert_person(conn, p, now).await.unwrap();
+        }
+        practice::shield(conn, ordered.id, "refuge", &order, "sw-3", now)
+            .await
+            .unwrap();
+        matches::merge(conn, ordered.id, flagged.id).await.unwrap();
+        assert!(practice::lift_shield(conn, flagged.id).await.unwrap());
+        let lifted = graph::persons(conn, &[flagged.id]).await.unwrap();
+        assert!(
+            lifted[0].shielded,
+            "the source's flag outlives the lifted order"
+        );
     })
     .await;
 }

@@ -292,7 +292,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     };
     let ready: serde_json::Value = serde_json::from_str(&ready["READY ".len()..])
         .map_err(|e| CliError::Failed(format!("feed process said: {e}")))?;
-    let connectors = ready["specs"]
+    let mut connectors = ready["specs"]
         .as_array()
         .into_iter()
         .flatten()
@@ -304,7 +304,6 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::failed(&e))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut connectors = connectors;
     for id in &args.in_order {
         if !connectors.iter().any(|c| c.spec.id == *id) {
             return Err(CliError::Usage(format!(
