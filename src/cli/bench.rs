@@ -39,6 +39,7 @@ pub enum BenchCommand {
     Feeds(sync::FeedsArgs),
 }
 
+mod floor;
 mod gate;
 mod link;
 mod log;

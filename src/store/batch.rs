@@ -37,6 +37,11 @@ use crate::model::{
     Relationship, SourceRecordId,
 };
 
+/// How the sync engine's writer sets its connection (see [`Writer::open`]).
+pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16384; PRAGMA mmap_size = 134217728; \
+     PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = memory;";
+
 /// The sync engine's own connection to a SQLite file, kept between batches, and a thread of
 /// its own that folds the file's write-ahead log back into it after commits, while the
 /// writer goes on: folded only inline, by the commit that takes the log past the checkpoint
@@ -75,11 +80,7 @@ impl Writer {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; \
-             PRAGMA cache_size = -16384; PRAGMA mmap_size = 134217728; \
-             PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = memory;",
-        )?;
+        conn.execute_batch(WRITER_PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(64);
         let committed = match super::wal::WalFolder::start(path, "kinship-sync-wal", Duration::ZERO)
         {

@@ -524,6 +524,31 @@ fn bench_sync_runs_the_connectors_in_the_order_asked_and_states_what_linkage_mad
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{linkage}"));
     assert!(persons > 100, "{linkage}");
+    // The store's floor copied every row the load wrote (a source record's row at least for
+    // each record), and left no copy behind.
+    let figure = |prefix: &str, after: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("a line `{prefix}…` in {out}"));
+        line[line.find(after).unwrap_or_else(|| panic!("{line}")) + after.len()..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    let records = figure("initial load: ", "initial load: ");
+    let rows = figure("store floor: SQLite writing", "initial load's ");
+    assert!(records > 1000.0 && rows > records, "{out}");
+    let floor = figure("store floor: the feeds pulled", "nothing between them: ");
+    assert!(floor > 0.0, "{out}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("floor"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     assert!(
         out.lines()
             .last()

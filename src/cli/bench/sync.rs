@@ -10,6 +10,7 @@ use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::super::{CliError, feeds};
+use super::floor;
 use crate::population::envelopes::{Feed, envelopes};
 use crate::population::{self, PopulationSpec};
 use crate::store::{Store, StoreOptions};
@@ -218,6 +219,61 @@ async fn pull_only(
     Ok((records, started.elapsed().as_secs_f64(), each))
 }
 
+/// The store's floor (see [`floor`]), in seconds.
+struct FloorFigures {
+    rows: u64,
+    /// Copying every row into indexed tables.
+    indexed: f64,
+    /// Copying every row into bare tables...
+    bare: f64,
+    /// ...and then building their indexes.
+    index: f64,
+    /// The faster copy while every connector pulls and parses its whole feed.
+    together: f64,
+}
+
+/// Copies the loaded SQLite file's rows into fresh files, alone and while the feeds are
+/// pulled again: what the load costs with nothing between reading and writing.
+async fn store_floor(
+    path: &std::path::Path,
+    connectors: &[Arc<Running>],
+) -> Result<FloorFigures, CliError> {
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, CliError> + Send + 'static,
+    ) -> Result<T, CliError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CliError::Failed(format!("the floor's task stopped: {e}")))?
+    }
+    eprintln!("bench sync: the store's floor: copying the loaded rows into fresh files...");
+    let path = path.to_owned();
+    let plan = Arc::new(blocking(move || floor::Plan::of(&path)).await?);
+    let p = Arc::clone(&plan);
+    let indexed = blocking(move || p.copy_indexed()).await?;
+    let p = Arc::clone(&plan);
+    let (bare, index) = blocking(move || p.copy_bare_then_index()).await?;
+    eprintln!("bench sync: the store's floor: copying while the feeds are pulled...");
+    let p = Arc::clone(&plan);
+    let started = Instant::now();
+    let copy = blocking(move || {
+        if indexed <= bare + index {
+            p.copy_indexed()
+        } else {
+            p.copy_bare_then_index().map(|(b, i)| b + i)
+        }
+    });
+    let (copied, pulled) = tokio::join!(copy, pull_only(connectors));
+    copied?;
+    pulled?;
+    Ok(FloorFigures {
+        rows: plan.rows,
+        indexed,
+        bare,
+        index,
+        together: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// One line per stage: seconds summed over the connectors' tasks (pulling overlaps with
 /// writing, so the stages add up to more than the phase's wall time).
 fn print_stages(label: &str, p: &Phase) {
@@ -332,6 +388,10 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     eprintln!("bench sync: initial load...");
     let initial = phase(&engine, &connectors, one_by_one).await?;
     let linked = linkage_outcome(&store).await?;
+    let floor = match store.sqlite_file() {
+        Some(path) => Some(store_floor(&path, &connectors).await?),
+        None => None,
+    };
     to_child.write_all(b"CHANGE\n").await?;
     to_child.flush().await?;
     let changed = loop {
@@ -387,6 +447,31 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         initial.seconds / pull_seconds.max(1e-9)
     );
     print_stages("initial load", &initial);
+    let floor_rate = floor.as_ref().map(|f| {
+        let per_second = |seconds: f64| initial.records as f64 / seconds.max(1e-9);
+        println!(
+            "store floor: SQLite writing the initial load's {} rows with nothing else to do (copied table to table), into indexed tables: {:.1} s, {:.0} records/s",
+            f.rows,
+            f.indexed,
+            per_second(f.indexed)
+        );
+        println!(
+            "store floor: into bare tables {:.1} s, then their indexes built {:.1} s: {:.0} records/s",
+            f.bare,
+            f.index,
+            per_second(f.bare + f.index)
+        );
+        println!(
+            "store floor: the feeds pulled and parsed while the rows are copied, nothing between them: {:.1} s, {:.0} records/s; a load must do both",
+            f.together,
+            per_second(f.together)
+        );
+        println!(
+            "initial load: {:.2}x the time of the floor",
+            initial.seconds / f.together.max(1e-9)
+        );
+        per_second(f.together)
+    });
     println!(
         "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
         incremental.records, incremental.changed, incremental.seconds
@@ -402,8 +487,9 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         100.0 * incremental.seconds / initial.seconds.max(1e-9),
         100.0 * incremental.records as f64 / initial.records.max(1) as f64
     );
+    let floor_summary = floor_rate.map_or(String::new(), |r| format!(", floor {r:.0} records/s"));
     println!(
-        "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s), peak {}, {} persons and {} review pairs; 1% incremental in {:.2} s ({:.1}% of the initial time)",
+        "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s{floor_summary}), peak {}, {} persons and {} review pairs; 1% incremental in {:.2} s ({:.1}% of the initial time)",
         initial.records,
         rate(&initial),
         initial.seconds / pull_seconds.max(1e-9),
