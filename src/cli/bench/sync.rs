@@ -39,6 +39,10 @@ pub struct SyncArgs {
     /// agency's records arrive first.
     #[arg(long, value_delimiter = ',')]
     pub in_order: Vec<String>,
+    /// Skip the store's floor (on SQLite, copying the loaded file twice needs twice its size
+    /// free beside it).
+    #[arg(long)]
+    pub no_floor: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,7 +392,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     eprintln!("bench sync: initial load...");
     let initial = phase(&engine, &connectors, one_by_one).await?;
     let linked = linkage_outcome(&store).await?;
-    let floor = match store.sqlite_file() {
+    let floor = match store.sqlite_file().filter(|_| !args.no_floor) {
         Some(path) => Some(store_floor(&path, &connectors).await?),
         None => None,
     };
