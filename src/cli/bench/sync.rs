@@ -476,6 +476,16 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         );
         per_second(f.together)
     });
+    if floor.is_none() {
+        println!(
+            "store floor: not measured ({})",
+            if args.no_floor {
+                "--no-floor"
+            } else {
+                "measured on SQLite files only"
+            }
+        );
+    }
     println!(
         "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
         incremental.records, incremental.changed, incremental.seconds
