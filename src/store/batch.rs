@@ -155,11 +155,11 @@ impl SqliteTxn {
     }
 }
 
-fn uuid(u: &Uuid) -> &[u8] {
+pub(super) fn uuid(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
 }
 
-fn time(t: &DateTime<Utc>) -> String {
+pub(super) fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339()
 }
 
@@ -167,7 +167,7 @@ fn date(d: Option<chrono::NaiveDate>) -> Option<String> {
     d.map(|d| d.to_string())
 }
 
-fn uuid_col(row: &rusqlite::Row<'_>, i: usize) -> Result<Uuid, rusqlite::Error> {
+pub(super) fn uuid_col(row: &rusqlite::Row<'_>, i: usize) -> Result<Uuid, rusqlite::Error> {
     use rusqlite::types::ValueRef;
     let corrupt =
         || rusqlite::Error::InvalidColumnType(i, "uuid".into(), rusqlite::types::Type::Blob);
@@ -181,7 +181,10 @@ fn uuid_col(row: &rusqlite::Row<'_>, i: usize) -> Result<Uuid, rusqlite::Error> 
     }
 }
 
-fn opt_uuid_col(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<Uuid>, rusqlite::Error> {
+pub(super) fn opt_uuid_col(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+) -> Result<Option<Uuid>, rusqlite::Error> {
     match row.get_ref(i)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         _ => uuid_col(row, i).map(Some),
@@ -546,6 +549,21 @@ impl BatchTxn {
                     write_relationships(c, &links)
                 })
                 .await
+            }
+        }
+    }
+
+    /// Rebuilds every derived family and household (see
+    /// [`super::families::rebuild_everything`]).
+    pub async fn rebuild_families_everything(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Orm(t) => super::families::rebuild_everything(t, now).await,
+            Self::Sqlite(t) => {
+                t.run(move |c| super::families::rebuild_everything_on(c, now))
+                    .await
             }
         }
     }

@@ -587,6 +587,97 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// [`rebuild_everything`] on the sync engine's own connection to a SQLite file (see
+/// [`super::batch`]), in the transaction open on it: the same reads, grouping and writes,
+/// through prepared statements instead of the pool, which streams each row through a worker
+/// thread of its own. The connection does not enforce foreign keys; the only rows referring
+/// to a group are its memberships, and those of every group replaced are deleted first.
+pub(super) fn rebuild_everything_on(
+    c: &rusqlite::Connection,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use super::batch::{opt_uuid_col, time, uuid, uuid_col};
+    let mut found = Found::default();
+    let kinds = family_kinds();
+    let mut s = c.prepare(
+        "SELECT person_id, related_person_id, kind, organisation_id, source_record_id \
+         FROM relationships WHERE kind IN (?1, ?2, ?3, ?4)",
+    )?;
+    let mut rows = s.query(kinds)?;
+    while let Some(r) = rows.next()? {
+        found.link((
+            uuid_col(r, 0)?,
+            uuid_col(r, 1)?,
+            r.get(2)?,
+            r.get(3)?,
+            opt_uuid_col(r, 4)?,
+        ));
+    }
+    drop(rows);
+    let mut s = c.prepare(
+        "SELECT person_id, postcode_norm, line1, organisation_id, source_record_id \
+         FROM addresses WHERE valid_to IS NULL",
+    )?;
+    let mut rows = s.query([])?;
+    while let Some(r) = rows.next()? {
+        let (postcode, line): (String, String) = (r.get(1)?, r.get(2)?);
+        if let Some(key) = household_key(&postcode, &line) {
+            found.resident(uuid_col(r, 0)?, key, r.get(3)?, opt_uuid_col(r, 4)?);
+        }
+    }
+    drop(rows);
+    let mut s = c.prepare("SELECT id, is_child FROM persons")?;
+    let mut rows = s.query([])?;
+    while let Some(r) = rows.next()? {
+        found.is_child.insert(uuid_col(r, 0)?, r.get(1)?);
+    }
+    drop(rows);
+    let mut s = c.prepare("SELECT id FROM families WHERE basis IS NOT NULL")?;
+    let before: BTreeSet<Uuid> = s
+        .query_map([], |r| uuid_col(r, 0))?
+        .collect::<Result<_, _>>()?;
+    let (members, households) = group(found);
+
+    let kept: BTreeSet<Uuid> = members.values().map(|m| m.family).collect();
+    let mut s = c.prepare_cached("DELETE FROM family_members WHERE family_id = ?1")?;
+    for f in before.union(&kept) {
+        s.execute([uuid(f)])?;
+    }
+    let mut s = c.prepare_cached("DELETE FROM families WHERE id = ?1")?;
+    for f in before.difference(&kept) {
+        s.execute([uuid(f)])?;
+    }
+    // A group that goes on keeps its row (and the time it was first made).
+    let mut s = c.prepare_cached(
+        "INSERT INTO families (id, kind, created_at, basis) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (id) DO NOTHING",
+    )?;
+    let now = time(&now);
+    for f in &kept {
+        let (kind, basis) = if households.contains(f) {
+            ("household", "address")
+        } else {
+            ("family", "relationships")
+        };
+        s.execute(rusqlite::params![uuid(f), kind, now, basis])?;
+    }
+    let mut s = c.prepare_cached(
+        "INSERT INTO family_members (id, family_id, person_id, role, organisation_id, \
+         source_record_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for m in members.values() {
+        s.execute(rusqlite::params![
+            uuid(&Uuid::new_v5(&m.family, m.person.as_bytes())),
+            uuid(&m.family),
+            uuid(&m.person),
+            m.role,
+            &*m.organisation,
+            m.source.as_ref().map(uuid),
+        ])?;
+    }
+    Ok(())
+}
+
 /// The most queued persons one rebuild takes.
 const DRAIN_CHUNK: u64 = 5_000;
 
@@ -616,18 +707,39 @@ pub async fn drain(
     conn: &sea_orm::DatabaseConnection,
     sets: &crate::practice::indicators::IndicatorSets,
 ) -> Result<Drained, StoreError> {
-    use sea_orm::PaginatorTrait;
-    let mut done = Drained::default();
-    let mut lap = std::time::Instant::now();
-    let queued = family_queue::Entity::find().count(conn).await?;
-    if queued > 0
-        && queued.saturating_mul(EVERYTHING_SHARE) >= persons::Entity::find().count(conn).await?
-    {
+    let lap = std::time::Instant::now();
+    let everything = wants_everything(conn).await?;
+    if everything {
         let txn = super::begin_write(conn).await?;
         rebuild_everything(&txn, Utc::now()).await?;
         txn.commit().await?;
-        done.everything = true;
     }
+    let mut done = drain_rebuilt(conn, sets, everything).await?;
+    done.rebuild += lap.elapsed().saturating_sub(done.rebuild + done.indicators);
+    Ok(done)
+}
+
+/// Whether so much of the graph is queued (an initial load) that every group is better
+/// rebuilt from one read of the graph ([`rebuild_everything`]).
+pub async fn wants_everything(conn: &sea_orm::DatabaseConnection) -> Result<bool, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let queued = family_queue::Entity::find().count(conn).await?;
+    Ok(queued > 0
+        && queued.saturating_mul(EVERYTHING_SHARE) >= persons::Entity::find().count(conn).await?)
+}
+
+/// [`drain`] once every group has been rebuilt when `everything` (by the caller, in a
+/// transaction of its own): the chunks only re-evaluate indicators and empty the queue.
+pub async fn drain_rebuilt(
+    conn: &sea_orm::DatabaseConnection,
+    sets: &crate::practice::indicators::IndicatorSets,
+    everything: bool,
+) -> Result<Drained, StoreError> {
+    let mut done = Drained {
+        everything,
+        ..Drained::default()
+    };
+    let mut lap = std::time::Instant::now();
     loop {
         let txn = super::begin_write(conn).await?;
         let ids: Vec<Uuid> = family_queue::Entity::find()

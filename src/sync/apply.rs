@@ -353,27 +353,7 @@ pub async fn batch(
     // transaction holds the write lock from here. Elsewhere the batch is one sea-orm
     // transaction. Either way the linkage reads below go through the transaction, and see
     // the state it builds on.
-    let mut tx = match store.sqlite_file() {
-        Some(path) => {
-            let writer = match linking.writer.take() {
-                Some(w) => w,
-                None => tokio::task::spawn_blocking(move || Writer::open(&path))
-                    .await
-                    .map_err(|e| crate::store::StoreError::Task(e.to_string()))??,
-            };
-            BatchTxn::Sqlite(SqliteTxn::begin(writer).await?)
-        }
-        None => {
-            let txn = crate::store::begin_write(conn).await?;
-            if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres
-            {
-                use sea_orm::ConnectionTrait;
-                txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
-                    .await?;
-            }
-            BatchTxn::Orm(txn)
-        }
-    };
+    let mut tx = begin(store, &mut linking).await?;
     lap = timings.lap(Stage::Commit, lap);
     let mut cands = candidates(&mut tx, &work).await?;
     // What the deterministic rules make of each record with no person yet, before the batch
@@ -798,6 +778,34 @@ pub async fn batch(
     Ok(())
 }
 
+/// Opens the transaction the engine writes in, under the linkage lock: on a SQLite file
+/// through the engine's own connection (opened the first time), whose transaction holds the
+/// write lock from here; elsewhere a sea-orm transaction, holding an advisory lock on
+/// PostgreSQL so that the hub processes sharing a database link one at a time.
+async fn begin(store: &Store, linking: &mut LinkState) -> Result<BatchTxn, SyncError> {
+    Ok(match store.sqlite_file() {
+        Some(path) => {
+            let writer = match linking.writer.take() {
+                Some(w) => w,
+                None => tokio::task::spawn_blocking(move || Writer::open(&path))
+                    .await
+                    .map_err(|e| crate::store::StoreError::Task(e.to_string()))??,
+            };
+            BatchTxn::Sqlite(SqliteTxn::begin(writer).await?)
+        }
+        None => {
+            let txn = crate::store::begin_write(store.conn()).await?;
+            if sea_orm::ConnectionTrait::get_database_backend(&txn) == sea_orm::DbBackend::Postgres
+            {
+                use sea_orm::ConnectionTrait;
+                txn.execute_unprepared("SELECT pg_advisory_xact_lock(7120141771)")
+                    .await?;
+            }
+            BatchTxn::Orm(txn)
+        }
+    })
+}
+
 /// A person found, as a batch links, to be part of another: `from` goes into `into`, by the
 /// rule `method` (with its score, when the rule is the model's).
 struct Absorbed {
@@ -914,9 +922,21 @@ pub(super) async fn rebuild_families(
     indicators: &crate::practice::indicators::IndicatorSets,
     timings: &Timings,
 ) -> Result<u64, SyncError> {
-    let _linking = link_lock.lock().await;
-    let drained = crate::store::families::drain(store.conn(), indicators).await?;
-    timings.add(Stage::Families, drained.rebuild);
+    let mut linking = link_lock.lock().await;
+    let started = std::time::Instant::now();
+    // After an initial load every group is rebuilt at once, through the engine's own
+    // connection where it has one, in a transaction of its own: a crash before the queue is
+    // emptied leaves it for the next run.
+    let everything = crate::store::families::wants_everything(store.conn()).await?;
+    if everything {
+        let mut tx = begin(store, &mut linking).await?;
+        tx.rebuild_families_everything(Utc::now()).await?;
+        linking.writer = tx.commit().await?;
+    }
+    let rebuilt = started.elapsed();
+    let drained =
+        crate::store::families::drain_rebuilt(store.conn(), indicators, everything).await?;
+    timings.add(Stage::Families, rebuilt + drained.rebuild);
     timings.add(Stage::Indicators, drained.indicators);
     Ok(drained.persons)
 }
