@@ -451,41 +451,42 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         initial.seconds / pull_seconds.max(1e-9)
     );
     print_stages("initial load", &initial);
-    let floor_rate = floor.as_ref().map(|f| {
-        let per_second = |seconds: f64| initial.records as f64 / seconds.max(1e-9);
-        println!(
-            "store floor: SQLite writing the initial load's {} rows with nothing else to do (copied table to table), into indexed tables: {:.1} s, {:.0} records/s",
-            f.rows,
-            f.indexed,
-            per_second(f.indexed)
-        );
-        println!(
-            "store floor: into bare tables {:.1} s, then their indexes built {:.1} s: {:.0} records/s",
-            f.bare,
-            f.index,
-            per_second(f.bare + f.index)
-        );
-        println!(
-            "store floor: the feeds pulled and parsed while the rows are copied, nothing between them: {:.1} s, {:.0} records/s; a load must do both",
-            f.together,
-            per_second(f.together)
-        );
-        println!(
-            "initial load: {:.2}x the time of the floor",
-            initial.seconds / f.together.max(1e-9)
-        );
-        per_second(f.together)
-    });
-    if floor.is_none() {
-        println!(
-            "store floor: not measured ({})",
-            if args.no_floor {
+    let floor_summary = match &floor {
+        Some(f) => {
+            let per_second = |seconds: f64| initial.records as f64 / seconds.max(1e-9);
+            println!(
+                "store floor: SQLite writing the initial load's {} rows with nothing else to do (copied table to table), into indexed tables: {:.1} s, {:.0} records/s",
+                f.rows,
+                f.indexed,
+                per_second(f.indexed)
+            );
+            println!(
+                "store floor: into bare tables {:.1} s, then their indexes built {:.1} s: {:.0} records/s",
+                f.bare,
+                f.index,
+                per_second(f.bare + f.index)
+            );
+            println!(
+                "store floor: the feeds pulled and parsed while the rows are copied, nothing between them: {:.1} s, {:.0} records/s; a load must do both",
+                f.together,
+                per_second(f.together)
+            );
+            println!(
+                "initial load: {:.2}x the time of the floor",
+                initial.seconds / f.together.max(1e-9)
+            );
+            format!(", floor {:.0} records/s", per_second(f.together))
+        }
+        None => {
+            let why = if args.no_floor {
                 "--no-floor"
             } else {
                 "measured on SQLite files only"
-            }
-        );
-    }
+            };
+            println!("store floor: not measured ({why})");
+            String::new()
+        }
+    };
     println!(
         "incremental sync (1% of envelopes changed, {changed} envelopes): {} records delivered, {} written, in {:.2} s",
         incremental.records, incremental.changed, incremental.seconds
@@ -501,7 +502,6 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
         100.0 * incremental.seconds / initial.seconds.max(1e-9),
         100.0 * incremental.records as f64 / initial.records.max(1) as f64
     );
-    let floor_summary = floor_rate.map_or(String::new(), |r| format!(", floor {r:.0} records/s"));
     println!(
         "summary: bench sync on {backend}: {} records at {:.0} records/s ({:.2}x the feeds alone, {ceiling:.0} records/s{floor_summary}), peak {}, {} persons and {} review pairs; 1% incremental in {:.2} s ({:.1}% of the initial time)",
         initial.records,
@@ -520,7 +520,7 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
 
 /// What linkage made of the initial load.
 struct Linked {
-    persons: i64,
+    persons: u64,
     by_score: i64,
     reviews: i64,
 }
@@ -537,7 +537,9 @@ async fn linkage_outcome(store: &Store) -> Result<Linked, CliError> {
             .ok_or_else(|| CliError::Failed("counting the store: no count".into()))
     };
     Ok(Linked {
-        persons: count("SELECT COUNT(*) FROM persons").await?,
+        persons: crate::store::graph::person_count(conn)
+            .await
+            .map_err(|e| CliError::failed(&e))?,
         by_score: count("SELECT COUNT(*) FROM source_records WHERE link_method = 'probabilistic'")
             .await?,
         reviews: count("SELECT COUNT(*) FROM match_reviews").await?,
